@@ -1,0 +1,121 @@
+"""Portable `keras.ops` implementations of the gathers.
+
+They run on every backend and are the oracle the specialised versions are
+tested against; the public functions in `keras_segup.ops` validate the
+arguments, so these assume valid input. Coordinates are always computed in
+float32, whatever the dtype of the features.
+"""
+
+from keras import ops
+
+
+def _unnormalize(coord, size, align_corners):
+    """Maps [-1, 1] to pixel coordinates, as PyTorch's grid_sample does."""
+    size = ops.cast(size, "float32")
+    if align_corners:
+        return (coord + 1.0) * 0.5 * (size - 1.0)
+    return ((coord + 1.0) * size - 1.0) * 0.5
+
+
+def _read(flat, base, iy, ix, height, width, out_shape):
+    """Reads `flat[base + iy * width + ix]`, 0 where (iy, ix) is outside."""
+    inside = (iy >= 0) & (iy <= height - 1) & (ix >= 0) & (ix <= width - 1)
+    iy = ops.clip(iy, 0, height - 1)
+    ix = ops.clip(ix, 0, width - 1)
+    index = ops.reshape(base + iy * width + ix, (-1,))
+    values = ops.reshape(ops.take(flat, index, axis=0), out_shape)
+    return values * ops.cast(inside, flat.dtype)[..., None]
+
+
+def grid_sample(x, grid, mode, padding_mode, align_corners):
+    batch, height, width, channels = ops.shape(x)
+    out_shape = tuple(ops.shape(grid)[:3]) + (channels,)
+    grid = ops.cast(grid, "float32")
+    gx = _unnormalize(grid[..., 0], width, align_corners)
+    gy = _unnormalize(grid[..., 1], height, align_corners)
+    if padding_mode == "border":
+        gx = ops.clip(gx, 0.0, ops.cast(width - 1, "float32"))
+        gy = ops.clip(gy, 0.0, ops.cast(height - 1, "float32"))
+    flat = ops.reshape(x, (-1, channels))
+    base = ops.reshape(ops.arange(batch, dtype="int32") * height * width, (-1, 1, 1))
+
+    def read(iy, ix):
+        return _read(flat, base, iy, ix, height, width, out_shape)
+
+    if mode == "nearest":
+        return read(
+            ops.cast(ops.round(gy), "int32"), ops.cast(ops.round(gx), "int32")
+        )
+    x0, y0 = ops.floor(gx), ops.floor(gy)
+    wx1, wy1 = gx - x0, gy - y0
+    wx0, wy0 = 1.0 - wx1, 1.0 - wy1
+    x0, y0 = ops.cast(x0, "int32"), ops.cast(y0, "int32")
+    out = 0.0
+    for iy, ix, weight in (
+        (y0, x0, wy0 * wx0),
+        (y0, x0 + 1, wy0 * wx1),
+        (y0 + 1, x0, wy1 * wx0),
+        (y0 + 1, x0 + 1, wy1 * wx1),
+    ):
+        out = out + read(iy, ix) * ops.cast(weight, x.dtype)[..., None]
+    return out
+
+
+def nearest_cell_axis(in_size, out_size):
+    """Nearest source index and offset, along one axis, for each target cell.
+
+    Exact integer arithmetic: `index = floor((2i + 1) * in / (2 out))`,
+    `offset = ((2i + 1) * in - (2 index + 1) * out) / out`, in source cells.
+
+    Returns:
+        `(index, offset)`: int32 (out_size,) and float32 (out_size,).
+    """
+    numerator = (2 * ops.arange(out_size, dtype="int32") + 1) * in_size
+    index = numerator // (2 * out_size)
+    offset = ops.cast(numerator - (2 * index + 1) * out_size, "float32")
+    return index, offset / float(out_size)
+
+
+def nearest_cell_offsets(height, width, size, dtype):
+    """The (Ho, Wo, 2) offsets (y, x) of `nearest_cell`, and the indices."""
+    iy, rel_y = nearest_cell_axis(height, size[0])
+    ix, rel_x = nearest_cell_axis(width, size[1])
+    offsets = ops.stack(
+        [
+            ops.broadcast_to(rel_y[:, None], size),
+            ops.broadcast_to(rel_x[None, :], size),
+        ],
+        axis=-1,
+    )
+    return iy, ix, ops.cast(offsets, dtype)
+
+
+def nearest_cell(x, size):
+    _, height, width, _ = ops.shape(x)
+    iy, ix, offsets = nearest_cell_offsets(height, width, size, x.dtype)
+    features = ops.take(ops.take(x, iy, axis=1), ix, axis=2)
+    return features, offsets
+
+
+def nearest_cell_integer_ratio(x, size):
+    """`nearest_cell` when Ho/H and Wo/W are integers: a broadcast repeat."""
+    batch, height, width, channels = ops.shape(x)
+    ry, rx = size[0] // height, size[1] // width
+    repeated = ops.broadcast_to(
+        x[:, :, None, :, None, :], (batch, height, ry, width, rx, channels)
+    )
+    features = ops.reshape(repeated, (batch, size[0], size[1], channels))
+    _, _, offsets = nearest_cell_offsets(height, width, size, x.dtype)
+    return features, offsets
+
+
+def extract_windows(x, kernel_size, dilation):
+    _, height, width, _ = ops.shape(x)
+    pad = dilation * (kernel_size // 2)
+    padded = ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    windows = [
+        padded[:, dy * dilation : dy * dilation + height, dx * dilation : dx * dilation + width, :]
+        for dy in range(kernel_size)
+        for dx in range(kernel_size)
+    ]
+    return ops.stack(windows, axis=3)

@@ -1,0 +1,142 @@
+"""Shared test helpers in the spirit of keras-hub's `TestCase`."""
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def to_numpy(x):
+    return ops.convert_to_numpy(x)
+
+
+def gradient(fn, *inputs):
+    """d sum(fn(*inputs)) / d inputs with the active backend's autodiff.
+
+    Args:
+        fn: function of backend tensors returning a tensor.
+        *inputs: numpy float arrays.
+
+    Returns:
+        List of numpy arrays, one gradient per input.
+    """
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def total(*args):
+            return fn(*args).sum()
+
+        grads = jax.grad(total, argnums=tuple(range(len(inputs))))(*inputs)
+        return [np.asarray(g) for g in grads]
+    if backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(a, requires_grad=True) for a in inputs]
+        fn(*tensors).sum().backward()
+        return [t.grad.numpy() for t in tensors]
+    import tensorflow as tf
+
+    tensors = [tf.constant(a) for a in inputs]
+    with tf.GradientTape() as tape:
+        tape.watch(tensors)
+        total = tf.reduce_sum(fn(*tensors))
+    return [g.numpy() for g in tape.gradient(total, tensors)]
+
+
+def numerical_gradient(fn, inputs, index, eps=1e-3):
+    """Central differences of sum(fn(*inputs)) wrt inputs[index], in float64."""
+    inputs = [np.asarray(a, np.float64) for a in inputs]
+    target = inputs[index]
+    grad = np.zeros_like(target)
+
+    def total():
+        cast = [a.astype(np.float32) for a in inputs]
+        return float(to_numpy(fn(*cast)).astype(np.float64).sum())
+
+    for i in np.ndindex(target.shape):
+        saved = target[i]
+        target[i] = saved + eps
+        plus = total()
+        target[i] = saved - eps
+        minus = total()
+        target[i] = saved
+        grad[i] = (plus - minus) / (2 * eps)
+    return grad
+
+
+def run_layer_test(
+    layer_cls,
+    init_kwargs,
+    input_data,
+    expected_output_shape,
+    tmp_path,
+    rtol=1e-5,
+    atol=1e-5,
+):
+    """Builds, checks shapes, round-trips config and `.keras`, trains a step.
+
+    Args:
+        layer_cls: the layer class.
+        init_kwargs: constructor arguments.
+        input_data: numpy array, or a list of them for a multi-input layer.
+        expected_output_shape: shape tuple, or a list of them.
+        tmp_path: a folder for the `.keras` file.
+
+    Returns:
+        The layer, built.
+    """
+    multi_input = isinstance(input_data, (list, tuple))
+    inputs_np = list(input_data) if multi_input else [input_data]
+    layer = layer_cls(**init_kwargs)
+    output = layer(inputs_np if multi_input else inputs_np[0])
+    outputs = output if isinstance(output, (list, tuple)) else [output]
+    expected = (
+        expected_output_shape
+        if isinstance(expected_output_shape, list)
+        else [expected_output_shape]
+    )
+    assert [tuple(o.shape) for o in outputs] == [tuple(s) for s in expected]
+
+    # symbolic call: None batch, compute_output_shape agrees with call
+    symbolic = [keras.Input(shape=a.shape[1:]) for a in inputs_np]
+    symbolic_out = layer_cls(**init_kwargs)(symbolic if multi_input else symbolic[0])
+    symbolic_outs = symbolic_out if isinstance(symbolic_out, (list, tuple)) else [symbolic_out]
+    for sym, real in zip(symbolic_outs, outputs):
+        assert sym.shape[0] is None and tuple(sym.shape[1:]) == tuple(real.shape[1:])
+
+    # config round trip: same outputs with the same weights
+    config = layer.get_config()
+    clone = layer_cls.from_config(config)
+    clone(inputs_np if multi_input else inputs_np[0])
+    clone.set_weights(layer.get_weights())
+    assert clone.get_config() == config
+    clone_out = clone(inputs_np if multi_input else inputs_np[0])
+    clone_outs = clone_out if isinstance(clone_out, (list, tuple)) else [clone_out]
+    for a, b in zip(outputs, clone_outs):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=rtol, atol=atol)
+
+    # .keras save / load inside a functional model
+    model = keras.Model(symbolic, symbolic_out)
+    model.set_weights(layer.get_weights())
+    reference = model.predict(inputs_np, verbose=0)
+    path = str(tmp_path / "layer.keras")
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    loaded = restored.predict(inputs_np, verbose=0)
+    for a, b in zip(
+        reference if isinstance(reference, list) else [reference],
+        loaded if isinstance(loaded, list) else [loaded],
+    ):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+    # one training step: finite loss, finite weights that moved
+    if model.trainable_weights:
+        before = [to_numpy(w).copy() for w in model.trainable_weights]
+        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        targets = [np.zeros_like(np.asarray(r)) for r in (reference if isinstance(reference, list) else [reference])]
+        loss = model.train_on_batch(inputs_np, targets if len(targets) > 1 else targets[0])
+        assert np.all(np.isfinite(loss))
+        after = [to_numpy(w) for w in model.trainable_weights]
+        assert all(np.all(np.isfinite(w)) for w in after)
+        assert any(not np.allclose(a, b) for a, b in zip(before, after))
+    return layer
