@@ -62,7 +62,7 @@ class NearestCell(keras.Operation):
         self.size = size
 
     def call(self, x):
-        return _nearest_cell(x, self.size)
+        return _backend_ops().nearest_cell(x, self.size)
 
     def compute_output_spec(self, x):
         height, width = self.size
@@ -161,20 +161,7 @@ def nearest_cell(x, size):
     size = check_nearest_cell_args(x, size)
     if _is_symbolic(x):
         return NearestCell(size).symbolic_call(x)
-    return _nearest_cell(keras.ops.convert_to_tensor(x), size)
-
-
-def _nearest_cell(x, size):
-    height, width = x.shape[1], x.shape[2]
-    out_height, out_width = size
-    if (
-        height is not None
-        and width is not None
-        and out_height % height == 0
-        and out_width % width == 0
-    ):
-        return reference.nearest_cell_integer_ratio(x, size)
-    return _backend_ops().nearest_cell(x, size)
+    return _backend_ops().nearest_cell(keras.ops.convert_to_tensor(x), size)
 
 
 def extract_windows(x, kernel_size, dilation=1):

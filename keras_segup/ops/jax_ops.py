@@ -1,4 +1,8 @@
-"""JAX implementations of the gathers: one fused XLA computation per call."""
+"""JAX implementations of the gathers, each one jitted XLA computation.
+
+XLA fuses each gather with the arithmetic around it, so the output is
+written once; eager `keras.ops` materialises every intermediate.
+"""
 
 import functools
 
@@ -15,33 +19,39 @@ def _unnormalize(coord, size, align_corners):
 
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def grid_sample(x, grid, mode, padding_mode, align_corners):
-    _, height, width, _ = x.shape
+    batch, height, width, channels = x.shape
     grid = grid.astype(jnp.float32)
     gx = _unnormalize(grid[..., 0], width, align_corners)
     gy = _unnormalize(grid[..., 1], height, align_corners)
     if padding_mode == "border":
         gx = jnp.clip(gx, 0.0, width - 1.0)
         gy = jnp.clip(gy, 0.0, height - 1.0)
+    # one extra zero row: taps outside the image read it, no masking needed
+    flat = jnp.concatenate(
+        [x.reshape(-1, channels), jnp.zeros((1, channels), x.dtype)]
+    )
+    base = (jnp.arange(batch) * height * width)[:, None, None]
+    outside = batch * height * width
+
+    def read(iy, ix):
+        inside = (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
+        return flat[jnp.where(inside, base + iy * width + ix, outside)]
+
     if mode == "nearest":
-        iy = jnp.round(gy).astype(jnp.int32)[..., None]
-        ix = jnp.round(gx).astype(jnp.int32)[..., None]
-        weights = jnp.ones(iy.shape, jnp.float32)
-    else:
-        x0, y0 = jnp.floor(gx), jnp.floor(gy)
-        wx1, wy1 = gx - x0, gy - y0
-        x0, y0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
-        # the four taps on a trailing axis: one gather for all of them
-        iy = jnp.stack([y0, y0, y0 + 1, y0 + 1], axis=-1)
-        ix = jnp.stack([x0, x0 + 1, x0, x0 + 1], axis=-1)
-        weights = jnp.stack(
-            [(1 - wy1) * (1 - wx1), (1 - wy1) * wx1, wy1 * (1 - wx1), wy1 * wx1],
-            axis=-1,
+        return read(
+            jnp.round(gy).astype(jnp.int32), jnp.round(gx).astype(jnp.int32)
         )
-    inside = (iy >= 0) & (iy < height) & (ix >= 0) & (ix < width)
-    weights = jnp.where(inside, weights, 0.0).astype(x.dtype)
-    iy, ix = jnp.clip(iy, 0, height - 1), jnp.clip(ix, 0, width - 1)
-    taps = jax.vmap(lambda image, y, x_: image[y, x_])(x, iy, ix)
-    return jnp.einsum("bhwtc,bhwt->bhwc", taps, weights)
+    x0, y0 = jnp.floor(gx), jnp.floor(gy)
+    wx1, wy1 = (gx - x0)[..., None], (gy - y0)[..., None]
+    wx0, wy0 = 1.0 - wx1, 1.0 - wy1
+    x0, y0 = x0.astype(jnp.int32), y0.astype(jnp.int32)
+    out = (
+        read(y0, x0) * (wy0 * wx0)
+        + read(y0, x0 + 1) * (wy0 * wx1)
+        + read(y0 + 1, x0) * (wy1 * wx0)
+        + read(y0 + 1, x0 + 1) * (wy1 * wx1)
+    )
+    return out.astype(x.dtype)
 
 
 def _axis(in_size, out_size):
@@ -51,26 +61,31 @@ def _axis(in_size, out_size):
     return index.astype(np.int32), offset.astype(np.float32)
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def nearest_cell(x, size):
-    iy, rel_y = _axis(x.shape[1], size[0])
-    ix, rel_x = _axis(x.shape[2], size[1])
+    batch, height, width, channels = x.shape
+    iy, rel_y = _axis(height, size[0])
+    ix, rel_x = _axis(width, size[1])
     offsets = np.stack(np.meshgrid(rel_y, rel_x, indexing="ij"), axis=-1)
-    return _take_rows_cols(x, iy, ix), jnp.asarray(offsets, x.dtype)
-
-
-@jax.jit
-def _take_rows_cols(x, iy, ix):
-    return x[:, iy][:, :, ix]
+    if size[0] % height == 0 and size[1] % width == 0:
+        ry, rx = size[0] // height, size[1] // width
+        repeated = jnp.broadcast_to(
+            x[:, :, None, :, None, :], (batch, height, ry, width, rx, channels)
+        )
+        features = repeated.reshape(batch, size[0], size[1], channels)
+    else:
+        features = x[:, iy[:, None], ix[None, :]]
+    return features, jnp.asarray(offsets, x.dtype)
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2))
 def extract_windows(x, kernel_size, dilation):
-    _, height, width, _ = x.shape
+    batch, height, width, channels = x.shape
     pad = dilation * (kernel_size // 2)
     padded = jnp.pad(x, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
-    windows = [
-        padded[:, dy * dilation : dy * dilation + height, dx * dilation : dx * dilation + width]
-        for dy in range(kernel_size)
-        for dx in range(kernel_size)
-    ]
-    return jnp.stack(windows, axis=3)
+    taps = dilation * np.arange(kernel_size)
+    rows = np.arange(height)[:, None] + taps[None, :]
+    cols = np.arange(width)[:, None] + taps[None, :]
+    # one gather (B, H, W, k, k, C): much faster on XLA:CPU than stacked slices
+    windows = padded[:, rows[:, None, :, None], cols[None, :, None, :]]
+    return windows.reshape(batch, height, width, kernel_size**2, channels)

@@ -6,7 +6,30 @@ import torch.nn.functional as F
 from keras_segup.ops import reference
 
 
+def _nearest_grid_sample(x, grid, padding_mode, align_corners):
+    # PyTorch's CPU kernel is slow for nearest: one gather from the
+    # flattened map plus a zero row that the taps outside the image read
+    batch, height, width, channels = x.shape
+    grid = grid.float()
+    if align_corners:
+        gx = (grid[..., 0] + 1) * 0.5 * (width - 1)
+        gy = (grid[..., 1] + 1) * 0.5 * (height - 1)
+    else:
+        gx = ((grid[..., 0] + 1) * width - 1) * 0.5
+        gy = ((grid[..., 1] + 1) * height - 1) * 0.5
+    if padding_mode == "border":
+        gx, gy = gx.clamp(0, width - 1), gy.clamp(0, height - 1)
+    ix, iy = torch.round(gx).long(), torch.round(gy).long()
+    inside = (ix >= 0) & (ix < width) & (iy >= 0) & (iy < height)
+    base = torch.arange(batch, device=x.device)[:, None, None] * height * width
+    index = torch.where(inside, base + iy * width + ix, batch * height * width)
+    flat = torch.cat([x.reshape(-1, channels), x.new_zeros(1, channels)])
+    return flat[index]
+
+
 def grid_sample(x, grid, mode, padding_mode, align_corners):
+    if mode == "nearest":
+        return _nearest_grid_sample(x, grid, padding_mode, align_corners)
     out = F.grid_sample(
         x.permute(0, 3, 1, 2),
         grid.to(x.dtype),
@@ -18,9 +41,12 @@ def grid_sample(x, grid, mode, padding_mode, align_corners):
 
 
 def nearest_cell(x, size):
-    iy, ix, offsets = reference.nearest_cell_offsets(
-        x.shape[1], x.shape[2], size, x.dtype
-    )
+    batch, height, width, channels = x.shape
+    iy, ix, offsets = reference.nearest_cell_offsets(height, width, size, x.dtype)
+    if size[0] % height == 0 and size[1] % width == 0:
+        ry, rx = size[0] // height, size[1] // width
+        repeated = x[:, :, None, :, None, :].expand(batch, height, ry, width, rx, channels)
+        return repeated.reshape(batch, size[0], size[1], channels), offsets
     features = x.index_select(1, iy.to(x.device)).index_select(2, ix.to(x.device))
     return features, offsets
 
@@ -29,7 +55,7 @@ def extract_windows(x, kernel_size, dilation):
     pad = dilation * (kernel_size // 2)
     span = dilation * (kernel_size - 1) + 1
     padded = F.pad(x, (0, 0, pad, pad, pad, pad))
-    # Strided views (B, H, W, C, k, k): no copy until the final reshape.
+    # strided views (B, H, W, C, k, k): no copy until the final reshape
     windows = padded.unfold(1, span, 1)[..., ::dilation]
     windows = windows.unfold(2, span, 1)[..., ::dilation]
     batch, height, width, channels = x.shape
