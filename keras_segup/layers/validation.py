@@ -1,0 +1,59 @@
+"""Input checks shared by the layers: clear errors before any computation."""
+
+
+def check_inputs(layer, input_shape, count, same_size=False):
+    """Checks that a layer got `count` rank-4 (B, H, W, C) inputs.
+
+    Args:
+        layer: the layer (for the message).
+        input_shape: a list of shapes.
+        count: how many inputs the layer takes.
+        same_size: whether all inputs must share height and width.
+
+    Returns:
+        The shapes as a list of tuples.
+    """
+    name = type(layer).__name__
+    if (
+        not isinstance(input_shape, (list, tuple))
+        or len(input_shape) != count
+        or not all(isinstance(s, (list, tuple)) for s in input_shape)
+    ):
+        raise ValueError(
+            f"{name} takes a list of {count} tensors (batch, height, width, "
+            f"channels); got input shape {input_shape}."
+        )
+    shapes = [tuple(s) for s in input_shape]
+    for shape in shapes:
+        if len(shape) != 4:
+            raise ValueError(
+                f"{name} inputs must have rank 4 (batch, height, width, "
+                f"channels); got shapes {shapes}."
+            )
+        if shape[-1] is None:
+            raise ValueError(
+                f"{name} needs a known channel count; got shapes {shapes}."
+            )
+    if same_size:
+        sizes = {s[1:3] for s in shapes if None not in s[1:3]}
+        if len(sizes) > 1:
+            raise ValueError(
+                f"{name} inputs must have the same height and width; got "
+                f"shapes {shapes}."
+            )
+    return shapes
+
+
+def check_channels(layer, input_shape, channels):
+    """Checks a rank-4 input against the channel count the layer was built for."""
+    name = type(layer).__name__
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{name} input must have rank 4 (batch, height, width, channels); "
+            f"got shape {tuple(input_shape)}."
+        )
+    if channels is not None and input_shape[-1] != channels:
+        raise ValueError(
+            f"{name} expects {channels} input channels; got shape "
+            f"{tuple(input_shape)}."
+        )
