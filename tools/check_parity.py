@@ -34,6 +34,20 @@ KINDS = {
         },
         "align_corners": False,
     },
+    "fanet": {
+        "marker": "ffm_32.w_qs.conv.weight",
+        "loader": lambda params: convert.load_fanet_head(params),
+        "inputs": ("feat4", "feat8", "feat16", "feat32"),
+        "outputs": {
+            "logits_lowres": (0, False),
+            "logits": (0, True),
+            "aux1_logits_lowres": (1, False),
+            "aux1_logits": (1, True),
+            "aux2_logits_lowres": (2, False),
+            "aux2_logits": (2, True),
+        },
+        "align_corners": True,
+    },
 }
 
 

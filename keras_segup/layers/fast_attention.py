@@ -1,0 +1,78 @@
+import keras
+from keras import ops
+
+from keras_segup.layers.conv_bn_act import ConvBNAct
+from keras_segup.layers.validation import check_channels
+
+
+def _l2_normalize(x):
+    # F.normalize: x / max(||x||, 1e-12) over channels
+    norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
+    return x / ops.maximum(norm, 1e-12)
+
+
+@keras.saving.register_keras_serializable(package="keras_segup")
+class FastAttention(keras.layers.Layer):
+    """FANet's fast attention: self-attention at a cost linear in the pixels.
+
+    Q and K are 1x1 ConvBN projections to `key_channels` (no activation),
+    L2-normalised over channels at each position; V is a 1x1 ConvBN +
+    LeakyReLU(0.01) keeping the channels. With cosine similarity in place
+    of softmax the product can be reordered:
+
+        y = Q (K^T V)        # (N x d)(d x C): O(N d C), not O(N^2)
+
+    with no 1/N factor; then an output ConvBN + LeakyReLU projection and a
+    residual connection: `out = x + proj(y)`. `K^T V` is accumulated in
+    float32 under mixed precision (a sum over every pixel).
+
+    Args:
+        key_channels: channels of Q and K (FANet: 32).
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: (B, H, W, C).
+
+    Returns:
+        (B, H, W, C).
+
+    Example:
+    >>> FastAttention(32)(keras.ops.ones((2, 16, 32, 128))).shape
+    (2, 16, 32, 128)
+    """
+
+    def __init__(self, key_channels=32, **kwargs):
+        super().__init__(**kwargs)
+        self.key_channels = key_channels
+        dtype = self.dtype_policy
+        self.query = ConvBNAct(key_channels, 1, activation=None, dtype=dtype, name="query")
+        self.key = ConvBNAct(key_channels, 1, activation=None, dtype=dtype, name="key")
+        self.value = None
+        self.projection = None
+
+    def build(self, input_shape):
+        check_channels(self, input_shape, input_shape[-1])
+        channels = input_shape[-1]
+        dtype = self.dtype_policy
+        self.value = ConvBNAct(channels, 1, activation="leaky_relu", dtype=dtype, name="value")
+        self.projection = ConvBNAct(
+            channels, 1, activation="leaky_relu", dtype=dtype, name="projection"
+        )
+        for block in (self.query, self.key, self.value, self.projection):
+            block.build(input_shape)
+        self.input_spec = keras.InputSpec(ndim=4, axes={-1: channels})
+
+    def call(self, inputs, training=None):
+        query = _l2_normalize(ops.cast(self.query(inputs, training=training), "float32"))
+        key = _l2_normalize(ops.cast(self.key(inputs, training=training), "float32"))
+        value = ops.cast(self.value(inputs, training=training), "float32")
+        context = ops.einsum("bhwd,bhwc->bdc", key, value)
+        attended = ops.einsum("bhwd,bdc->bhwc", query, context)
+        attended = ops.cast(attended, self.compute_dtype)
+        return inputs + self.projection(attended, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "key_channels": self.key_channels}
