@@ -48,6 +48,18 @@ KINDS = {
         },
         "align_corners": True,
     },
+    "ifa": {
+        "marker": "decoder.ifa.imnet.0.weight",
+        "loader": lambda params: convert.load_ifa_head(params),
+        "inputs": ("x1", "x2", "x3", "x4"),
+        "outputs": {
+            "logits_lowres": (0, False),
+            "logits": (0, True),
+            "aux_logits_lowres": (1, False),
+            "aux_logits": (1, True),
+        },
+        "align_corners": True,
+    },
 }
 
 
