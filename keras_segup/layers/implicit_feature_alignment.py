@@ -2,16 +2,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_segup import ops as segup_ops
+from keras_segup.layers.sampling import nearest_cell_features
+from keras_segup.layers.sampling import static_size
 from keras_segup.layers.validation import check_inputs
 from keras_segup.ops import reference
-
-
-def _static_size(size):
-    try:
-        return int(size[0]), int(size[1])
-    except TypeError:
-        return None
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -126,7 +120,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         start = sum(self.encoding_dim + c for c in self.level_channels[:level])
         return start, start + self.encoding_dim
 
-    def _first_layer(self, projections, size, row_start, row_stop, gather):
+    def _first_layer(self, projections, size, row_start, row_stop):
         """Pre-activations of the first MLP layer for output rows [start, stop)."""
         height, width = size
         kernel = ops.cast(self.kernel, self.compute_dtype)
@@ -138,7 +132,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             if (row_start, row_stop) != (0, height):
                 projection = ops.take(projection, rows[row_start:row_stop], axis=1)
             block = (row_stop - row_start, width)
-            features, _ = gather(projection, block)
+            features = nearest_cell_features(projection, block)
             rel = ops.stack(
                 [
                     ops.broadcast_to(rel_y[row_start:row_stop, None], block),
@@ -173,10 +167,9 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             _, start = self._kernel_rows(level)
             feature_kernel = kernel[start : start + self.level_channels[level]]
             projections.append(ops.matmul(x, feature_kernel))
-        static = _static_size(size)
-        if static is None:  # sizes unknown while tracing: one block, portable gather
-            pre = self._first_layer(projections, size, 0, size[0], reference.nearest_cell)
-            return self._mlp(pre, training)
+        static = static_size(size)
+        if static is None:  # sizes unknown while tracing: one block
+            return self._mlp(self._first_layer(projections, size, 0, size[0]), training)
         height, width = static
         rows = height
         if not training and height * width > self.chunk_size:
@@ -184,9 +177,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         blocks = []
         for row_start in range(0, height, rows):
             row_stop = min(height, row_start + rows)
-            pre = self._first_layer(
-                projections, static, row_start, row_stop, segup_ops.nearest_cell
-            )
+            pre = self._first_layer(projections, static, row_start, row_stop)
             blocks.append(self._mlp(pre, training))
         return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=1)
 

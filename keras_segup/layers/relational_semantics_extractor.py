@@ -1,0 +1,140 @@
+import math
+
+import keras
+from keras import ops
+
+from keras_segup import ops as segup_ops
+from keras_segup.layers.sampling import nearest_cell_features
+from keras_segup.layers.validation import check_inputs
+
+
+@keras.saving.register_keras_serializable(package="keras_segup")
+class RelationalSemanticsExtractor(keras.layers.Layer):
+    """Relational Semantics Extractor (RSE; Bai et al. 2021, arXiv 2106.01744).
+
+    A cross-scale pixel-to-region relation: each pixel of the low-level map
+    (the query) aggregates context from the `k x k` region of the adjacent
+    high-level map around its corresponding position, in the style of
+    Local Relation Networks. No public code exists; the choices (see
+    docs/rsp.md for the reasons):
+
+    - query `q = W_q low`, key `k = W_k high`, value `v = W_v high`: 1x1
+      convolutions with bias; `v` keeps the high map's channels.
+    - corresponding position: the high-level cell nearest to the low-level
+      cell centre (`keras_segup.ops.nearest_cell`), so any size ratio works.
+    - region: the `k x k` window around it (`keras_segup.ops.extract_windows`);
+      positions outside the map are masked out of the softmax.
+    - relation: scaled dot product per head plus a learned embedding of the
+      relative offset (one scalar per offset and head, initialised to 0),
+      softmax over the region:
+
+          a[n] = softmax_n(<q_g, k_g[n]> / sqrt(d_g) + e_g[n])
+          out_g = sum_n a[n] v_g[n]
+
+    Logits and softmax run in float32 under mixed precision.
+
+    Args:
+        key_channels: channels of queries and keys (split over the heads).
+        num_heads: relation heads; the value channels are split likewise.
+        kernel_size: odd region size `k`.
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: `[low, high]`, (B, H, W, Cl) and (B, h, w, Ch); h, w may be
+            any size (typically H/2, W/2).
+
+    Returns:
+        Context (B, H, W, Ch).
+
+    Example:
+    >>> rse = RelationalSemanticsExtractor(32, num_heads=4)
+    >>> low, high = keras.ops.ones((1, 33, 49, 128)), keras.ops.ones((1, 17, 25, 128))
+    >>> rse([low, high]).shape
+    (1, 33, 49, 128)
+    """
+
+    def __init__(self, key_channels=32, num_heads=4, kernel_size=3, **kwargs):
+        super().__init__(**kwargs)
+        if key_channels % num_heads:
+            raise ValueError(
+                f"`key_channels` ({key_channels}) must be divisible by "
+                f"`num_heads` ({num_heads})."
+            )
+        if kernel_size < 1 or kernel_size % 2 == 0:
+            raise ValueError(f"`kernel_size` must be an odd int >= 1; got {kernel_size}.")
+        self.key_channels = key_channels
+        self.num_heads = num_heads
+        self.kernel_size = kernel_size
+        dtype = self.dtype_policy
+        self.query_conv = keras.layers.Conv2D(key_channels, 1, dtype=dtype, name="query_conv")
+        self.key_conv = keras.layers.Conv2D(key_channels, 1, dtype=dtype, name="key_conv")
+        self.value_conv = None
+
+    def build(self, input_shape):
+        low, high = check_inputs(self, input_shape, 2)
+        if high[-1] % self.num_heads:
+            raise ValueError(
+                f"The high-level map's channels ({high[-1]}) must be divisible by "
+                f"`num_heads` ({self.num_heads})."
+            )
+        self.value_conv = keras.layers.Conv2D(
+            high[-1], 1, dtype=self.dtype_policy, name="value_conv"
+        )
+        self.query_conv.build(low)
+        self.key_conv.build(high)
+        self.value_conv.build(high)
+        self.position_embedding = self.add_weight(
+            name="position_embedding",
+            shape=(self.kernel_size**2, self.num_heads),
+            initializer="zeros",
+        )
+        self.input_spec = [
+            keras.InputSpec(ndim=4, axes={-1: low[-1]}),
+            keras.InputSpec(ndim=4, axes={-1: high[-1]}),
+        ]
+
+    def call(self, inputs):
+        low, high = inputs
+        query = self.query_conv(low)
+        key = self.key_conv(high)
+        value = self.value_conv(high)
+        batch, height, width, _ = ops.shape(low)
+        value_channels = value.shape[-1]
+        heads, regions = self.num_heads, self.kernel_size**2
+        # a ones channel marks positions inside the map once zero-padded
+        packed = ops.concatenate([key, value, ops.ones_like(key[..., :1])], axis=-1)
+        windows = segup_ops.extract_windows(packed, self.kernel_size)
+        windows = ops.reshape(windows, (*ops.shape(windows)[:3], -1))
+        windows = nearest_cell_features(windows, (height, width))
+        windows = ops.reshape(windows, (batch, height, width, regions, -1))
+        key_windows = windows[..., : self.key_channels]
+        value_windows = windows[..., self.key_channels : -1]
+        inside = windows[..., -1:]  # (B, H, W, k*k, 1)
+
+        head_dim = self.key_channels // heads
+        query = ops.reshape(ops.cast(query, "float32"), (batch, height, width, heads, head_dim))
+        key_windows = ops.reshape(
+            ops.cast(key_windows, "float32"), (batch, height, width, regions, heads, head_dim)
+        )
+        logits = ops.einsum("bhwgd,bhwngd->bhwng", query, key_windows)
+        logits = logits / math.sqrt(head_dim) + self.position_embedding
+        logits = ops.where(inside > 0, logits, float("-inf"))
+        attention = ops.cast(ops.softmax(logits, axis=3), value.dtype)
+        value_windows = ops.reshape(
+            value_windows,
+            (batch, height, width, regions, heads, value_channels // heads),
+        )
+        context = ops.einsum("bhwng,bhwngc->bhwgc", attention, value_windows)
+        return ops.reshape(context, (batch, height, width, value_channels))
+
+    def compute_output_shape(self, input_shape):
+        low, high = input_shape
+        return (low[0], low[1], low[2], high[-1])
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "key_channels": self.key_channels,
+            "num_heads": self.num_heads,
+            "kernel_size": self.kernel_size,
+        }
