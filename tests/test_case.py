@@ -140,3 +140,18 @@ def run_layer_test(
         assert all(np.all(np.isfinite(w)) for w in after)
         assert any(not np.allclose(a, b) for a, b in zip(before, after))
     return layer
+
+
+def realistic_features(shape, seed=0, scale=3.0):
+    """Post-ReLU-like backbone features: |N(0, scale^2)|, float32."""
+    return np.abs(np.random.default_rng(seed).normal(0.0, scale, size=shape)).astype("float32")
+
+
+def run_mixed_precision_test(layer_cls, init_kwargs, input_data, call_kwargs=None):
+    """Forward passes under mixed_bfloat16 and mixed_float16 give finite outputs."""
+    for policy in ("mixed_bfloat16", "mixed_float16"):
+        layer = layer_cls(**init_kwargs, dtype=policy)
+        outputs = layer(input_data, **(call_kwargs or {}))
+        for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+            values = to_numpy(output).astype("float32")
+            assert np.all(np.isfinite(values)), f"non-finite output under {policy}"

@@ -57,6 +57,10 @@ class CrissCrossAttention(keras.layers.Layer):
         self.key_conv.build(value_shape)
         self.value_conv.build(value_shape)
         self.gamma = self.add_weight(name="gamma", shape=(1,), initializer="zeros")
+        self.input_spec = [
+            keras.InputSpec(ndim=4, axes={-1: query_shape[-1]}),
+            keras.InputSpec(ndim=4, axes={-1: value_channels}),
+        ]
 
     def call(self, inputs):
         query, value = inputs

@@ -60,6 +60,10 @@ class CrossLayerAttention(keras.layers.Layer):
         inner = (*grid, self.channels // 2)
         self.attention.build([inner, inner])
         self.bottleneck.build((*grid, self.channels // 2 + high[-1]))
+        self.input_spec = [
+            keras.InputSpec(ndim=4, axes={-1: low[-1]}),
+            keras.InputSpec(ndim=4, axes={-1: high[-1]}),
+        ]
 
     def call(self, inputs, training=None):
         low, high = inputs

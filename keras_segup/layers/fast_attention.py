@@ -23,8 +23,9 @@ class FastAttention(keras.layers.Layer):
         y = Q (K^T V)        # (N x d)(d x C): O(N d C), not O(N^2)
 
     with no 1/N factor; then an output ConvBN + LeakyReLU projection and a
-    residual connection: `out = x + proj(y)`. `K^T V` is accumulated in
-    float32 under mixed precision (a sum over every pixel).
+    residual connection: `out = x + proj(y)`. Under mixed precision the
+    attention and the output projection run in float32: `y` sums over every
+    pixel and overflows float16 at Cityscapes sizes.
 
     Args:
         key_channels: channels of Q and K (FANet: 32).
@@ -55,8 +56,11 @@ class FastAttention(keras.layers.Layer):
         channels = input_shape[-1]
         dtype = self.dtype_policy
         self.value = ConvBNAct(channels, 1, activation="leaky_relu", dtype=dtype, name="value")
+        # Q (K^T V) grows with the pixel count (no 1/N factor): at Cityscapes
+        # sizes it exceeds float16's range, so the projection and its batch
+        # norm always run in float32
         self.projection = ConvBNAct(
-            channels, 1, activation="leaky_relu", dtype=dtype, name="projection"
+            channels, 1, activation="leaky_relu", dtype="float32", name="projection"
         )
         for block in (self.query, self.key, self.value, self.projection):
             block.build(input_shape)
@@ -68,8 +72,8 @@ class FastAttention(keras.layers.Layer):
         value = ops.cast(self.value(inputs, training=training), "float32")
         context = ops.einsum("bhwd,bhwc->bdc", key, value)
         attended = ops.einsum("bhwd,bdc->bhwc", query, context)
-        attended = ops.cast(attended, self.compute_dtype)
-        return inputs + self.projection(attended, training=training)
+        projected = self.projection(attended, training=training)
+        return inputs + ops.cast(projected, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)

@@ -117,7 +117,7 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
             ops.cast(key_windows, "float32"), (batch, height, width, regions, heads, head_dim)
         )
         logits = ops.einsum("bhwgd,bhwngd->bhwng", query, key_windows)
-        logits = logits / math.sqrt(head_dim) + self.position_embedding
+        logits = logits / math.sqrt(head_dim) + ops.cast(self.position_embedding, "float32")
         logits = ops.where(inside > 0, logits, float("-inf"))
         attention = ops.cast(ops.softmax(logits, axis=3), value.dtype)
         value_windows = ops.reshape(
