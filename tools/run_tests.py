@@ -43,6 +43,10 @@ def main():
         for backend in backends:
             junit = Path(tmp) / f"{backend}.xml"
             env = {**os.environ, "KERAS_BACKEND": backend}
+            if backend == "jax":
+                # tests run many small eager ops, each compiled once: cheaper
+                # XLA optimisation halves compile time (numerics unchanged)
+                env.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
             print(f"\n===== KERAS_BACKEND={backend} =====", flush=True)
             start = time.time()
             code = subprocess.call(
