@@ -1,12 +1,19 @@
 """Benchmarks for keras_segup, printed as tables.
 
 Usage:
-    python tools/benchmark.py ops [--backends jax,torch,tensorflow] [--repeats N]
+    python tools/benchmark.py ops|heads [--backends jax,torch,tensorflow] [--repeats N]
 
-`ops`: for each backend (each in its own process), the median wall time of
-the specialised gathers in `keras_segup.ops` against the portable
-`keras_segup.ops.reference` versions, at IFA/RSP-typical sizes, after
-warm-up, and their ratio.
+Each backend runs in its own process; times are medians after warm-up.
+
+`ops`: the specialised gathers in `keras_segup.ops` against the portable
+`keras_segup.ops.reference` versions, at IFA/RSP-typical sizes, eager calls,
+and their ratio.
+
+`heads`: each decode head on the backbone features of one 1024x2048 image
+(batch 1, float32, `predict_on_batch` of a functional model: jit on JAX,
+tf.function on TensorFlow, eager on torch), its FLOPs (XLA's cost analysis,
+counted once under JAX; 1 multiply-add = 2 FLOPs) and the achieved GFLOP/s
+next to a 2048^3 `keras.ops.matmul` measured in the same process.
 """
 
 import argparse
@@ -103,7 +110,7 @@ def run_ops(repeats):
     return rows
 
 
-def print_ops_table(backend, rows):
+def print_ops_table(backend, rows, flops=None):
     print(f"\nkeras_segup.ops on {backend} (median ms, eager calls)")
     print(f"{'case':<52} {'specialised':>12} {'portable':>10} {'speed-up':>9}")
     for row in rows:
@@ -114,8 +121,102 @@ def print_ops_table(backend, rows):
         )
 
 
-SUITES = {"ops": run_ops}
-PRINTERS = {"ops": print_ops_table}
+# head name -> (class path, kwargs, (stride, channels) of P2..P5): the
+# configuration of each paper's model (FANet reduces layer1 by 2 more)
+HEAD_CASES = {
+    "GAI (R18 features)": (
+        "keras_segup.models.gai.gai_head.GAIHead", {"num_classes": 19},
+        ((4, 64), (8, 128), (16, 256), (32, 512)),
+    ),
+    "IFA (R50 features)": (
+        "keras_segup.models.ifa.ifa_head.IFAHead", {"num_classes": 19},
+        ((4, 256), (8, 512), (16, 1024), (32, 2048)),
+    ),
+    "FANet (R18 features, strides 8-64)": (
+        "keras_segup.models.fanet.fanet_head.FANetHead", {"num_classes": 19},
+        ((8, 64), (16, 128), (32, 256), (64, 512)),
+    ),
+    "RSP (R50 features)": (
+        "keras_segup.models.rsp.rsp_head.RSPHead", {"num_classes": 19},
+        ((4, 256), (8, 512), (16, 1024), (32, 2048)),
+    ),
+}
+IMAGE_SIZE = (1024, 2048)
+
+
+def _head_model(class_path, kwargs, levels):
+    import importlib
+
+    import keras
+    import numpy as np
+
+    module, name = class_path.rsplit(".", 1)
+    head = getattr(importlib.import_module(module), name)(**kwargs)
+    inputs = [keras.Input((None, None, c)) for _, c in levels]
+    model = keras.Model(inputs, head(inputs))
+    rng = np.random.default_rng(0)
+    features = [
+        np.abs(rng.normal(size=(1, -(-IMAGE_SIZE[0] // s), -(-IMAGE_SIZE[1] // s), c))).astype("float32")
+        for s, c in levels
+    ]
+    return model, features
+
+
+def _jax_flops(model, features):
+    import jax
+
+    def forward(trainable, non_trainable, *inputs):
+        return model.stateless_call(trainable, non_trainable, list(inputs))[0]
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    analysis = jax.jit(forward).lower(trainable, non_trainable, *features).cost_analysis()
+    if isinstance(analysis, list):
+        analysis = analysis[0]
+    return float(analysis["flops"])
+
+
+def _matmul_gflops(repeats):
+    import keras
+    import numpy as np
+
+    a = keras.ops.convert_to_tensor(np.random.default_rng(0).normal(size=(2048, 2048)).astype("float32"))
+    seconds = time_call(lambda: keras.ops.matmul(a, a), repeats)
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def run_heads(repeats):
+    import keras
+
+    rows = [{"case": "keras.ops.matmul 2048^3", "gflops_per_s": _matmul_gflops(repeats)}]
+    for name, (class_path, kwargs, levels) in HEAD_CASES.items():
+        model, features = _head_model(class_path, kwargs, levels)
+        seconds = time_call(lambda: model.predict_on_batch(features), repeats, warmup=1)
+        row = {"case": name, "ms": seconds * 1e3, "params": model.count_params()}
+        if keras.backend.backend() == "jax":
+            row["gflops"] = _jax_flops(model, features) / 1e9
+        rows.append(row)
+    return rows
+
+
+def print_heads_table(backend, rows, flops):
+    matmul = rows[0]["gflops_per_s"]
+    print(f"\nheads on {backend}, features of a 1024x2048 image, batch 1 (median)")
+    print(f"matmul reference: {matmul:.1f} GFLOP/s")
+    print(f"{'head':<36} {'params':>9} {'GFLOPs':>8} {'ms':>9} {'GFLOP/s':>8} {'of matmul':>9}")
+    for row in rows[1:]:
+        gflops = flops.get(row["case"])
+        rate = gflops / (row["ms"] / 1e3) if gflops else None
+        print(
+            f"{row['case']:<36} {row['params'] / 1e6:8.2f}M "
+            f"{gflops if gflops else float('nan'):8.1f} {row['ms']:9.1f} "
+            f"{rate if rate else float('nan'):8.1f} "
+            f"{rate / matmul if rate else float('nan'):8.0%}"
+        )
+
+
+SUITES = {"ops": run_ops, "heads": run_heads}
+PRINTERS = {"ops": print_ops_table, "heads": print_heads_table}
 
 
 def main():
@@ -133,7 +234,10 @@ def main():
     import platform
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    for backend in args.backends.split(","):
+    results = {}
+    backends = args.backends.split(",")
+    # JAX first: its XLA cost analysis gives the FLOP counts for every table
+    for backend in sorted(backends, key=lambda b: b != "jax"):
         out = subprocess.run(
             [sys.executable, __file__, args.suite, "--child", f"--repeats={args.repeats}"],
             env={**os.environ, "KERAS_BACKEND": backend},
@@ -144,7 +248,11 @@ def main():
         if out.returncode or not lines:
             print(f"\n{backend}: failed\n{out.stderr[-3000:]}")
             continue
-        PRINTERS[args.suite](backend, json.loads(lines[-1][5:]))
+        results[backend] = json.loads(lines[-1][5:])
+    flops = {r["case"]: r["gflops"] for r in results.get("jax", []) if "gflops" in r}
+    for backend in backends:
+        if backend in results:
+            PRINTERS[args.suite](backend, results[backend], flops)
     return 0
 
 
