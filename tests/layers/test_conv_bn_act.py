@@ -53,3 +53,17 @@ def test_global_context(tmp_path):
 def test_global_context_rejects_wrong_channels():
     with pytest.raises(ValueError, match="GlobalContext expects"):
         GlobalContext(6)(np.ones((1, 4, 4, 5), "float32"))
+
+
+@pytest.mark.parametrize(
+    "cls, kwargs",
+    [(ConvBNAct, {"filters": 4, "kernel_size": 3}), (ClassifierBlock, {"channels": 4, "num_classes": 3})],
+)
+def test_mixed_precision_and_bad_inputs(cls, kwargs):
+    run_mixed_precision_test(cls, kwargs, realistic_features((1, 6, 7, 5)))
+    layer = cls(**kwargs)
+    layer(np.ones((1, 6, 7, 5), "float32"))
+    with pytest.raises(ValueError, match="expected axis -1"):
+        layer(np.ones((1, 6, 7, 4), "float32"))
+    with pytest.raises(ValueError):
+        cls(**kwargs)(np.ones((6, 7, 5), "float32"))
