@@ -1,8 +1,23 @@
-"""Decode heads (and, with the models issue, complete segmenters)."""
+"""Decode heads and complete segmenters (backbone + head)."""
 
 from keras_segup.models.fanet.fanet_head import FANetHead
+from keras_segup.models.fanet.fanet_segmenter import FANetSegmenter
 from keras_segup.models.gai.gai_head import GAIHead
+from keras_segup.models.gai.gai_segmenter import GAISegmenter
 from keras_segup.models.ifa.ifa_head import IFAHead
+from keras_segup.models.ifa.ifa_segmenter import IFASegmenter
 from keras_segup.models.rsp.rsp_head import RSPHead
+from keras_segup.models.rsp.rsp_segmenter import RSPSegmenter
+from keras_segup.models.segmenter import Segmenter
 
-__all__ = ["FANetHead", "GAIHead", "IFAHead", "RSPHead"]
+__all__ = [
+    "FANetHead",
+    "FANetSegmenter",
+    "GAIHead",
+    "GAISegmenter",
+    "IFAHead",
+    "IFASegmenter",
+    "RSPHead",
+    "RSPSegmenter",
+    "Segmenter",
+]

@@ -1,0 +1,23 @@
+import keras
+
+from keras_segup.models.gai.gai_head import GAIHead
+from keras_segup.models.segmenter import Segmenter
+
+
+@keras.saving.register_keras_serializable(package="keras_segup")
+class GAISegmenter(Segmenter):
+    """GAI segmenter: deep-stem ResNet-18 + `GAIHead` (Cheng et al.).
+
+    Final upsampling bilinear with half-pixel centres; auxiliary loss
+    weights 1.0 and 1.0 (CLANet's OHEMAuxSegLoss).
+
+    Example:
+    >>> model = GAISegmenter(num_classes=19)
+    >>> model(np.zeros((1, 128, 256, 3))).shape
+    (1, 128, 256, 19)
+    """
+
+    head_class = GAIHead
+    default_backbone = {"depth": 18, "deep_stem": True}
+    align_corners = False
+    aux_loss_weights = (1.0, 1.0)

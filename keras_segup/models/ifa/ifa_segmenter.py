@@ -1,0 +1,33 @@
+import keras
+from keras import ops
+
+from keras_segup.models.ifa.ifa_head import IFAHead
+from keras_segup.models.segmenter import Segmenter
+
+
+@keras.saving.register_keras_serializable(package="keras_segup")
+class IFASegmenter(Segmenter):
+    """IFA segmenter: deep-stem ResNet-50 (or 101) + `IFAHead` (Hu et al., ECCV 2022).
+
+    As the official model, the head decodes the stride-4 grid and the
+    logits are upsampled bilinearly with `align_corners=True`; with
+    `output_size` the head decodes that resolution directly instead
+    (arbitrary-resolution IFA). Auxiliary loss weight 0.4.
+
+    Example:
+    >>> model = IFASegmenter(num_classes=19)
+    >>> model(np.zeros((1, 128, 256, 3)), output_size=(64, 64)).shape
+    (1, 64, 64, 19)
+    """
+
+    head_class = IFAHead
+    default_backbone = {"depth": 50, "deep_stem": True}
+    align_corners = True
+    aux_loss_weights = (0.4,)
+
+    def call(self, images, training=None, output_size=None):
+        features = self.pyramid(self.normalize(images), training=training)
+        if output_size is None:
+            return self.decode(features, ops.shape(images)[1:3], training)
+        logits = self.head(features, output_size=tuple(output_size), training=training)
+        return ops.cast(logits, "float32")

@@ -1,0 +1,183 @@
+import keras
+import numpy as np
+from keras import ops
+
+from keras_segup.backbones.resnet import pyramid_extractor
+from keras_segup.backbones.resnet import resnet_backbone
+from keras_segup.layers.resizing import resize_bilinear
+from keras_segup.schedules import PolyDecay
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+IMAGENET_STD = (58.395, 57.12, 57.375)
+IGNORE_CLASS = 255
+
+
+def _build_backbone(backbone, default):
+    """A keras-hub backbone from an instance, a "resnetN" name or the default kwargs."""
+    if backbone is None:
+        return resnet_backbone(**default)
+    if isinstance(backbone, str):
+        names = {f"resnet{d}": d for d in (18, 34, 50, 101)}
+        if backbone not in names:
+            raise ValueError(
+                f"Unknown backbone name {backbone!r}; use one of {sorted(names)} "
+                "or pass a keras-hub FeaturePyramidBackbone instance."
+            )
+        return resnet_backbone(names[backbone], **{k: v for k, v in default.items() if k != "depth"})
+    if isinstance(backbone, dict):  # serialised, from get_config
+        return keras.saving.deserialize_keras_object(backbone)
+    return backbone
+
+
+class Segmenter(keras.Model):
+    """Backbone + decode head: images in 0..255 in, logits at the input size out.
+
+    The shared task class of the four segmenters (keras-hub's Task idea):
+    normalisation (ImageNet mean/std by default) happens inside, so
+    exported models take raw pixels; any height and width work. In
+    inference `call` returns logits (B, H, W, num_classes); with
+    `training=True` it returns `{"logits": ..., "aux": [...]}`, all at the
+    input size, and `compute_loss` weights the auxiliary losses as the
+    paper does (`aux_loss_weights`).
+
+    Subclasses set `head_class`, `default_backbone` (kwargs of
+    `keras_segup.backbones.resnet_backbone`), `align_corners` of the final
+    upsampling and `aux_loss_weights`.
+
+    Args:
+        num_classes: number of classes.
+        backbone: a keras-hub `FeaturePyramidBackbone` (P2..P5), a name
+            `"resnet18|34|50|101"` (configured like the paper), or None for
+            the paper's default.
+        head_kwargs: extra arguments of the head.
+        mean, std: per-channel input normalisation.
+        **kwargs: `keras.Model` arguments (`name`, `dtype`).
+    """
+
+    head_class = None
+    default_backbone = {}
+    align_corners = False
+    aux_loss_weights = ()
+
+    def __init__(
+        self,
+        num_classes,
+        backbone=None,
+        head_kwargs=None,
+        mean=IMAGENET_MEAN,
+        std=IMAGENET_STD,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if len(mean) != 3 or len(std) != 3:
+            raise ValueError(f"`mean` and `std` need 3 values (RGB); got {mean}, {std}.")
+        self.num_classes = num_classes
+        self.head_kwargs = dict(head_kwargs or {})
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+        self.backbone = _build_backbone(backbone, self.default_backbone)
+        self.pyramid = pyramid_extractor(self.backbone)
+        self.head = self.head_class(num_classes, dtype=self.dtype_policy, name="head", **self.head_kwargs)
+        self.input_spec = keras.InputSpec(ndim=4, axes={-1: 3})
+        self.segmentation_loss = None
+
+    def normalize(self, images):
+        images = ops.cast(images, self.compute_dtype)
+        mean = ops.cast(np.array(self.mean, "float32"), self.compute_dtype)
+        std = ops.cast(np.array(self.std, "float32"), self.compute_dtype)
+        return (images - mean) / std
+
+    def decode(self, features, size, training):
+        """Head logits (and auxiliary logits when training) at `size`."""
+        outputs = self.head(features, training=training, return_aux=bool(training))
+        outputs = outputs if training else [outputs]
+        resized = [
+            ops.cast(resize_bilinear(o, size, self.align_corners), "float32") for o in outputs
+        ]
+        if training:
+            return {"logits": resized[0], "aux": resized[1:]}
+        return resized[0]
+
+    def call(self, images, training=None):
+        features = self.pyramid(self.normalize(images), training=training)
+        return self.decode(features, ops.shape(images)[1:3], training)
+
+    def segment(self, images):
+        """Class maps (B, H, W) int32 for images (B, H, W, 3) in 0..255.
+
+        Example:
+        >>> classes = model.segment(np.zeros((1, 256, 512, 3), "float32"))
+        """
+        logits = self.predict_on_batch(np.asarray(images))
+        classes = ops.top_k(ops.convert_to_tensor(logits), 1)[1][..., 0]
+        return ops.convert_to_numpy(classes).astype("int32")
+
+    def compile(
+        self,
+        optimizer="auto",
+        loss="auto",
+        metrics="auto",
+        learning_rate=0.01,
+        total_steps=80000,
+        warmup_steps=1000,
+        weight_decay=5e-4,
+        **kwargs,
+    ):
+        """Defaults that train out of the box, as the papers do.
+
+        SGD with momentum 0.9 and weight decay, poly decay (power 0.9) with
+        linear warm-up; sparse cross-entropy on logits ignoring label 255,
+        applied to the main and (weighted) auxiliary outputs; mean IoU
+        ignoring 255.
+
+        Args:
+            optimizer, loss, metrics: `"auto"` for the defaults above, or
+                your own (`loss` takes (labels, logits)).
+            learning_rate, total_steps, warmup_steps, weight_decay: of the
+                default optimizer.
+            **kwargs: other `keras.Model.compile` arguments.
+        """
+        if optimizer == "auto":
+            schedule = PolyDecay(learning_rate, total_steps, warmup_steps=warmup_steps)
+            optimizer = keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=weight_decay)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(
+                from_logits=True, ignore_class=IGNORE_CLASS
+            )
+        if metrics == "auto":
+            metrics = [
+                keras.metrics.MeanIoU(
+                    self.num_classes, ignore_class=IGNORE_CLASS, sparse_y_pred=False, name="mean_iou"
+                )
+            ]
+        self.segmentation_loss = loss
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.segmentation_loss is None:
+            return super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if isinstance(y_pred, dict):
+            loss = self.segmentation_loss(y, y_pred["logits"], sample_weight)
+            for weight, aux in zip(self.aux_loss_weights, y_pred["aux"]):
+                loss = loss + weight * self.segmentation_loss(y, aux, sample_weight)
+        else:
+            loss = self.segmentation_loss(y, y_pred, sample_weight)
+        if self.losses:
+            loss = loss + ops.sum(self.losses)
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        if isinstance(y_pred, dict):
+            y_pred = y_pred["logits"]
+        return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    def get_config(self):
+        return {
+            "num_classes": self.num_classes,
+            "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "head_kwargs": self.head_kwargs,
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "name": self.name,
+            "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
+        }
