@@ -9,6 +9,7 @@ from keras_segup.models.ifa.ifa_segmenter import IFASegmenter
 from keras_segup.models.rsp.rsp_head import RSPHead
 from keras_segup.models.rsp.rsp_segmenter import RSPSegmenter
 from keras_segup.models.segmenter import Segmenter
+from keras_segup.presets import list_presets
 
 __all__ = [
     "FANetHead",
@@ -20,4 +21,5 @@ __all__ = [
     "RSPHead",
     "RSPSegmenter",
     "Segmenter",
+    "list_presets",
 ]

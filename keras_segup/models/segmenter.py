@@ -2,6 +2,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_segup import presets as preset_store
 from keras_segup.backbones.resnet import pyramid_extractor
 from keras_segup.backbones.resnet import resnet_backbone
 from keras_segup.layers.resizing import resize_bilinear
@@ -80,6 +81,15 @@ class Segmenter(keras.Model):
         self.head = self.head_class(num_classes, dtype=self.dtype_policy, name="head", **self.head_kwargs)
         self.input_spec = keras.InputSpec(ndim=4, axes={-1: 3})
         self.segmentation_loss = None
+        self.preset_metadata = {}
+
+    def build(self, input_shape):
+        if len(input_shape) != 4 or input_shape[-1] != 3:
+            raise ValueError(
+                f"Segmenters take RGB images (batch, height, width, 3); got shape {input_shape}."
+            )
+        self.head.build([tuple(output.shape) for output in self.pyramid.outputs])
+        self.built = True
 
     def normalize(self, images):
         images = ops.cast(images, self.compute_dtype)
@@ -170,6 +180,86 @@ class Segmenter(keras.Model):
         if isinstance(y_pred, dict):
             y_pred = y_pred["logits"]
         return super().compute_metrics(x, y, y_pred, sample_weight)
+
+    @classmethod
+    def presets(cls):
+        """The built-in presets of this class: `{name: metadata}`."""
+        return {
+            name: preset["metadata"]
+            for name, preset in preset_store.BUILTIN_PRESETS.items()
+            if cls is Segmenter or preset["class_name"] == cls.__name__
+        }
+
+    @classmethod
+    def from_preset(cls, handle, load_weights=True, num_classes=None, **kwargs):
+        """Builds a segmenter from a preset name, folder or URL.
+
+        Args:
+            handle: a built-in name (`GAISegmenter.presets()`), a preset
+                folder (`save_to_preset`), or an `http(s)://`/`file://` URL
+                of one.
+            load_weights: load the preset's weights (repository `weights/`,
+                user cache or download, sha256-verified). Raises if none can
+                be had; never returns random weights silently.
+            num_classes: a different number of classes rebuilds the
+                classifiers for fine-tuning and keeps every other weight.
+            **kwargs: other constructor arguments to override.
+
+        Returns:
+            The segmenter.
+
+        Example:
+        >>> model = GAISegmenter.from_preset("gai_cityscapes", load_weights=False)
+        """
+        name, config, metadata, local_weights = preset_store.resolve(handle)
+        target = keras.saving.get_registered_object(f"keras_segup>{config['class_name']}")
+        if target is None or not issubclass(target, cls):
+            raise preset_store.PresetError(
+                f"Preset {name!r} builds a {config['class_name']}, not a {cls.__name__}; "
+                f"load it with keras_segup.models.{config['class_name']}.from_preset."
+            )
+        arguments = {**config["config"], **kwargs}
+        surgery = num_classes is not None and num_classes != arguments["num_classes"]
+        if num_classes is not None:
+            arguments["num_classes"] = num_classes
+        model = target(**arguments)
+        model.preset_metadata = dict(metadata)
+        if not load_weights:
+            return model
+        path = preset_store.weights_for(name, metadata, local_weights)
+        model(np.zeros((1, 64, 64, 3), "float32"))  # build every variable
+        try:
+            model.load_weights(str(path), skip_mismatch=surgery)
+        except (OSError, ValueError) as error:
+            raise preset_store.PresetError(
+                f"Could not load the weights {path} of preset {name!r}: {error}. If the "
+                "file is corrupt, delete it and load the preset again."
+            ) from None
+        return model
+
+    def save_to_preset(self, folder):
+        """Writes this model as a preset folder that `from_preset` restores exactly.
+
+        Args:
+            folder: destination folder (created).
+        """
+        config = self.get_config()
+        for key in ("name", "dtype"):
+            config.pop(key)
+        metadata = {
+            **self.preset_metadata,
+            "num_classes": self.num_classes,
+            "parameter_count": int(self.count_params()),
+            "input": {"range": [0, 255], "mean": list(self.mean), "std": list(self.std)},
+        }
+        if self.preset_metadata.get("num_classes") not in (None, self.num_classes):
+            metadata.pop("class_names", None)
+            metadata.pop("palette", None)
+        metadata.pop("weights_url", None)
+        metadata.pop("weights_sha256", None)
+        preset_store.write_preset(
+            folder, {"class_name": type(self).__name__, "config": config}, metadata, model=self
+        )
 
     def get_config(self):
         return {

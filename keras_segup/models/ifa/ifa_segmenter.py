@@ -2,7 +2,9 @@ import keras
 from keras import ops
 
 from keras_segup.models.ifa.ifa_head import IFAHead
+from keras_segup.models.ifa.ifa_presets import IFA_PRESETS
 from keras_segup.models.segmenter import Segmenter
+from keras_segup.presets import register_presets
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -31,3 +33,6 @@ class IFASegmenter(Segmenter):
             return self.decode(features, ops.shape(images)[1:3], training)
         logits = self.head(features, output_size=tuple(output_size), training=training)
         return ops.cast(logits, "float32")
+
+
+register_presets("IFASegmenter", IFA_PRESETS)

@@ -1,0 +1,211 @@
+"""Preset registry and resolution: built-in names, local folders, URLs.
+
+A preset is a folder in keras-hub's format: `config.json` (the segmenter's
+class and constructor arguments), `metadata.json` (classes, palette,
+parameter count, normalisation, source, and where the weights come from)
+and `model.weights.h5` when weights exist. Weights are looked up in the
+repository's `weights/<name>/`, then in the user cache
+(`$KERAS_SEGUP_HOME`, default `~/.keras/keras_segup`), then downloaded from
+the preset's `weights_url`, verified with its sha256 and moved into the
+cache atomically: a failed or corrupt download leaves nothing there.
+"""
+
+import hashlib
+import json
+import os
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+CONFIG_FILE = "config.json"
+METADATA_FILE = "metadata.json"
+WEIGHTS_FILE = "model.weights.h5"
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+# name -> {"class_name", "config", "metadata"}; filled by the *_presets modules
+BUILTIN_PRESETS = {}
+
+
+class PresetError(ValueError):
+    """A preset that cannot be found, read or loaded; the message says what to do."""
+
+
+def register_presets(class_name, presets):
+    """Adds `{name: {"config": ..., "metadata": ...}}` for the segmenter class."""
+    for name, preset in presets.items():
+        BUILTIN_PRESETS[name] = {"class_name": class_name, **preset}
+
+
+def cache_dir():
+    """The user cache: `$KERAS_SEGUP_HOME` or `~/.keras/keras_segup`."""
+    default = Path.home() / ".keras" / "keras_segup"
+    return Path(os.environ.get("KERAS_SEGUP_HOME", default))
+
+
+def _is_url(handle):
+    return urllib.parse.urlparse(str(handle)).scheme in ("http", "https", "file")
+
+
+def _read_json(path):
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise PresetError(f"The preset file {path} is missing.") from None
+    except json.JSONDecodeError as error:
+        raise PresetError(f"The preset file {path} is not valid JSON: {error}.") from None
+
+
+def resolve(handle):
+    """Config, metadata and a local weights path (or None) for a preset handle.
+
+    Args:
+        handle: a built-in preset name, a local preset folder, or an
+            `http(s)://`/`file://` URL of a preset folder.
+
+    Returns:
+        `(name, config, metadata, weights_path_or_None)`; config is
+        `{"class_name": ..., "config": {...}}`.
+    """
+    handle = str(handle)
+    if handle in BUILTIN_PRESETS and (WEIGHTS_DIR / handle / CONFIG_FILE).is_file():
+        handle = str(WEIGHTS_DIR / handle)  # the repository's preset folder
+    elif handle in BUILTIN_PRESETS:
+        preset = BUILTIN_PRESETS[handle]
+        config = {"class_name": preset["class_name"], "config": preset["config"]}
+        local = WEIGHTS_DIR / handle / WEIGHTS_FILE
+        return handle, config, preset["metadata"], local if local.is_file() else None
+    if _is_url(handle):
+        url = handle.rstrip("/")
+        last = Path(urllib.parse.urlparse(url).path).name or "preset"
+        folder = cache_dir() / f"{last}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+        for file in (CONFIG_FILE, METADATA_FILE):
+            download(f"{url}/{file}", folder / file)
+        metadata = _read_json(folder / METADATA_FILE)
+        if not metadata.get("weights_url"):  # weights beside the preset's files
+            metadata["weights_url"] = f"{url}/{WEIGHTS_FILE}"
+            (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+        handle = str(folder)
+    folder = Path(handle)
+    if folder.is_dir():
+        config = _read_json(folder / CONFIG_FILE)
+        metadata = _read_json(folder / METADATA_FILE)
+        local = folder / WEIGHTS_FILE
+        return folder.name, config, metadata, local if local.is_file() else None
+    raise PresetError(
+        f"Unknown preset {handle!r}. Built-in presets: {', '.join(sorted(BUILTIN_PRESETS))}; "
+        "or pass a preset folder or an http(s):// / file:// URL of one."
+    )
+
+
+def weights_for(name, metadata, local_path):
+    """A local weights file for the preset: repository, cache, or download.
+
+    Raises:
+        PresetError: when no weights can be had, saying what to do instead.
+    """
+    if local_path is not None:
+        return local_path
+    cached = cache_dir() / name / WEIGHTS_FILE
+    if cached.is_file():
+        return cached
+    url = metadata.get("weights_url")
+    if not url:
+        raise PresetError(
+            f"No weights are available for preset {name!r} (none in {WEIGHTS_DIR / name}, "
+            f"none in the cache {cached.parent}, and the preset names no weights_url). "
+            "Use load_weights=False for a randomly initialised model to train, train "
+            "it, or convert official weights with keras_segup.convert."
+        )
+    download(url, cached, sha256=metadata.get("weights_sha256"))
+    return cached
+
+
+def download(url, destination, sha256=None):
+    """Downloads `url` to `destination` atomically, with a progress bar.
+
+    The file is written to a temporary file beside the destination and
+    moved into place only when complete and, if `sha256` is given,
+    verified.
+
+    Raises:
+        PresetError: on HTTP errors, truncated transfers or a wrong sha256;
+            nothing is left at `destination` then.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    handle, temporary = tempfile.mkstemp(dir=destination.parent, suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            total = response.headers.get("Content-Length")
+            total = int(total) if total else None
+            received = 0
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {destination.name}",
+                      disable=total is not None and total < 1 << 20) as bar:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+        if total is not None and received != total:
+            raise PresetError(
+                f"Download of {url} was truncated: {received} of {total} bytes. Try again."
+            )
+        if sha256 and digest.hexdigest() != sha256:
+            raise PresetError(
+                f"The file downloaded from {url} is corrupt: sha256 {digest.hexdigest()} "
+                f"instead of {sha256}. Nothing was kept; try again or check the URL."
+            )
+        os.replace(temporary, destination)
+    except (urllib.error.URLError, OSError) as error:
+        raise PresetError(f"Could not download {url}: {error}.") from None
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+    return destination
+
+
+def write_preset(folder, config, metadata, model=None):
+    """Writes config.json, metadata.json and, with `model`, model.weights.h5.
+
+    The weights go to a temporary folder first and are moved into place
+    when complete.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    (folder / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    if model is not None:
+        with tempfile.TemporaryDirectory(dir=folder) as scratch:
+            temporary = Path(scratch) / WEIGHTS_FILE
+            model.save_weights(str(temporary))
+            os.replace(temporary, folder / WEIGHTS_FILE)
+    return folder
+
+
+def list_presets():
+    """Prints the built-in presets: class, dataset, classes, local weights.
+
+    Returns:
+        The rows printed, as dicts.
+    """
+    rows = []
+    for name, preset in sorted(BUILTIN_PRESETS.items()):
+        metadata = preset["metadata"]
+        cached = (cache_dir() / name / WEIGHTS_FILE).is_file()
+        local = (WEIGHTS_DIR / name / WEIGHTS_FILE).is_file()
+        rows.append({
+            "name": name,
+            "class": preset["class_name"],
+            "dataset": metadata["dataset"],
+            "classes": metadata["num_classes"],
+            "weights": "repository" if local else "cache" if cached else "none",
+        })
+    print(f"{'preset':<22} {'class':<16} {'dataset':<11} {'classes':>7}  weights")
+    for row in rows:
+        print(f"{row['name']:<22} {row['class']:<16} {row['dataset']:<11} {row['classes']:>7}  {row['weights']}")
+    return rows

@@ -1,0 +1,127 @@
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_segup.models import FANetSegmenter
+from keras_segup.models import GAISegmenter
+from keras_segup.models import IFASegmenter
+from keras_segup.models import RSPSegmenter
+from keras_segup.models import Segmenter
+from tests.models.conftest import tiny_backbone
+from tests.test_case import to_numpy
+
+SEGMENTERS = {
+    "gai": (GAISegmenter, {"channels": 16}, 2),
+    "ifa": (IFASegmenter, {"channels": 16, "pos_dim": 8, "hidden_units": [16, 16], "aux_channels": 16}, 1),
+    "fanet": (FANetSegmenter, {"channels": 16, "aux_channels": 8, "classifier_channels": 16}, 2),
+    "rsp": (RSPSegmenter, {"channels": 16, "key_channels": 8, "num_heads": 2}, 1),
+}
+
+
+def images(batch=2, size=(70, 100), seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, (batch, *size, 3)).astype("float32")
+
+
+def small(name, backbone):
+    cls, head_kwargs, _ = SEGMENTERS[name]
+    return cls(num_classes=5, backbone=backbone, head_kwargs=head_kwargs)
+
+
+@pytest.mark.parametrize("name", sorted(SEGMENTERS))
+def test_outputs_at_input_size(name, backbone):
+    model = small(name, backbone)
+    x = images()
+    logits = model(x)
+    assert tuple(logits.shape) == (2, 70, 100, 5)
+    classes = model.segment(x)
+    assert classes.dtype == np.int32 and classes.shape == (2, 70, 100)
+    np.testing.assert_array_equal(classes, np.argmax(to_numpy(logits), -1))
+    train_out = model(x, training=True)
+    assert tuple(train_out["logits"].shape) == (2, 70, 100, 5)
+    assert len(train_out["aux"]) == SEGMENTERS[name][2]
+    assert all(tuple(a.shape) == (2, 70, 100, 5) for a in train_out["aux"])
+
+
+def test_fit_one_step_with_defaults(backbone):
+    model = small("fanet", backbone)
+    model.compile(total_steps=10, warmup_steps=2)
+    labels = np.random.default_rng(1).integers(0, 5, (2, 70, 100)).astype("int32")
+    labels[:, :10] = 255  # ignored pixels
+    history = model.fit(images(), labels, epochs=1, batch_size=2, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert 0.0 <= history.history["mean_iou"][0] <= 1.0
+
+
+def test_aux_losses_weighted_as_the_paper(backbone):
+    model = small("gai", backbone)
+    model.compile()
+    x = images(batch=1)
+    labels = np.random.default_rng(2).integers(0, 5, (1, 70, 100)).astype("int32")
+    outputs = model(x, training=True)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255)
+    expected = ce(labels, outputs["logits"]) + ce(labels, outputs["aux"][0]) + ce(labels, outputs["aux"][1])
+    got = model.compute_loss(x, labels, outputs)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(expected), rtol=1e-5)
+
+
+def test_ifa_output_size(backbone):
+    model = small("ifa", backbone)
+    assert tuple(model(images(), output_size=(35, 50)).shape) == (2, 35, 50, 5)
+
+
+def test_keras_save_load(backbone, tmp_path):
+    model = small("rsp", backbone)
+    x = images(batch=1)
+    expected = to_numpy(model(x))
+    path = tmp_path / "rsp.keras"
+    model.save(path)
+    restored = keras.saving.load_model(path)
+    np.testing.assert_allclose(to_numpy(restored(x)), expected, atol=1e-5)
+
+
+def test_bad_inputs(backbone):
+    model = small("gai", backbone)
+    with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 3"):
+        model(np.zeros((1, 64, 64, 4), "float32"))
+    with pytest.raises(ValueError, match="Unknown backbone name"):
+        GAISegmenter(num_classes=5, backbone="vgg16")
+    with pytest.raises(ValueError, match="no pyramid outputs"):
+        GAISegmenter(num_classes=5, backbone=keras.Sequential([keras.Input((8, 8, 3))]))
+
+
+OTHER_BACKEND = {"jax": "torch", "torch": "tensorflow", "tensorflow": "jax"}
+SAVE_SCRIPT = """
+import numpy as np, keras
+from keras_segup.models import FANetSegmenter
+from tests.models.conftest import tiny_backbone
+model = FANetSegmenter(num_classes=5, backbone=tiny_backbone(),
+                       head_kwargs={{"channels": 16, "aux_channels": 8, "classifier_channels": 16}})
+x = np.random.default_rng(0).uniform(0, 255, (1, 70, 100, 3)).astype("float32")
+np.save(r"{out}/logits.npy", keras.ops.convert_to_numpy(model(x)))
+model.save(r"{out}/model.keras")
+"""
+
+
+def test_keras_file_from_another_backend(tmp_path):
+    other = OTHER_BACKEND[keras.backend.backend()]
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    subprocess.run(
+        [sys.executable, "-c", SAVE_SCRIPT.format(out=tmp_path)],
+        env={**os.environ, "KERAS_BACKEND": other, "PYTHONPATH": root},
+        check=True, capture_output=True, cwd=root,
+    )
+    model = keras.saving.load_model(tmp_path / "model.keras")
+    x = np.random.default_rng(0).uniform(0, 255, (1, 70, 100, 3)).astype("float32")
+    # same weights, other kernels: equal to float32 rounding
+    np.testing.assert_allclose(to_numpy(model(x)), np.load(tmp_path / "logits.npy"), rtol=1e-5, atol=1e-4)
+
+
+def test_any_feature_pyramid_backbone():
+    backbone = tiny_backbone()
+    model = RSPSegmenter(num_classes=3, backbone=backbone, head_kwargs={"channels": 8, "key_channels": 4, "num_heads": 2})
+    assert tuple(model(images(batch=1, size=(64, 64))).shape) == (1, 64, 64, 3)
+    assert isinstance(model, Segmenter)
