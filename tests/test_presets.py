@@ -1,0 +1,205 @@
+import hashlib
+import http.server
+import json
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+from keras_segup import presets
+from keras_segup.models import FANetSegmenter
+from keras_segup.models import GAISegmenter
+from keras_segup.models import IFASegmenter
+from keras_segup.models import Segmenter
+from tests.models.conftest import tiny_backbone
+from tests.test_case import to_numpy
+
+X = np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype("float32")
+
+
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_SEGUP_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def saved_preset(tmp_path):
+    """A small FANet saved as a preset folder, and its logits on X."""
+    model = FANetSegmenter(
+        num_classes=5, backbone=tiny_backbone(),
+        head_kwargs={"channels": 16, "aux_channels": 8, "classifier_channels": 16},
+    )
+    logits = to_numpy(model(X))
+    folder = tmp_path / "tiny_fanet"
+    model.save_to_preset(folder)
+    return folder, logits, model
+
+
+class Server:
+    """Serves a folder on 127.0.0.1; can truncate or fail files; counts requests."""
+
+    def __init__(self, folder):
+        self.requests = []
+        self.truncate = set()
+        server = self
+
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, directory=str(folder), **kwargs)
+
+            def do_GET(self):
+                server.requests.append(self.path)
+                name = self.path.rsplit("/", 1)[-1]
+                if name in server.truncate:
+                    data = (folder / name).read_bytes()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    return
+                super().do_GET()
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server(saved_preset):
+    served = Server(saved_preset[0].parent)
+    yield served
+    served.close()
+
+
+def test_every_builtin_preset_is_listed_and_resolves(capsys):
+    names = set(Segmenter.presets())
+    assert {"gai_cityscapes", "ifa_r50_cityscapes", "ifa_r101_cityscapes", "fanet_r18_cityscapes",
+            "fanet_r34_cityscapes", "rsp_r50_cityscapes", "rsp_r101_cityscapes",
+            "ifa_r50_ade20k", "rsp_r50_ade20k"} <= names
+    assert set(GAISegmenter.presets()) == {"gai_cityscapes"}
+    rows = presets.list_presets()
+    assert "gai_cityscapes" in capsys.readouterr().out and len(rows) == len(names)
+    for name in names:
+        _, config, metadata, _ = presets.resolve(name)
+        assert metadata["num_classes"] == len(metadata["class_names"]) == len(metadata["palette"])
+        assert metadata["parameter_count"] > 1e6
+
+
+@pytest.mark.parametrize("name", ["gai_cityscapes", "fanet_r18_cityscapes", "ifa_r50_cityscapes",
+                                  "rsp_r50_cityscapes", "ifa_r50_ade20k"])
+def test_builtin_preset_builds_without_weights(name):
+    model = Segmenter.from_preset(name, load_weights=False)
+    model.build((None, None, None, 3))
+    assert model.count_params() == presets.resolve(name)[2]["parameter_count"]
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("name", ["ifa_r101_cityscapes", "rsp_r101_cityscapes", "fanet_r34_cityscapes",
+                                  "rsp_r50_ade20k"])
+def test_large_builtin_preset_builds_and_runs(name):
+    model = Segmenter.from_preset(name, load_weights=False)
+    assert tuple(model(X).shape) == (1, 64, 96, model.num_classes)
+
+
+def test_no_weights_is_an_error_not_random_weights():
+    with pytest.raises(presets.PresetError, match="load_weights=False"):
+        GAISegmenter.from_preset("gai_cityscapes")
+
+
+def test_unknown_preset_and_wrong_class():
+    with pytest.raises(presets.PresetError, match="Built-in presets: .*gai_cityscapes"):
+        Segmenter.from_preset("gai_kitti")
+    with pytest.raises(presets.PresetError, match="builds a IFASegmenter, not a GAISegmenter"):
+        GAISegmenter.from_preset("ifa_r50_cityscapes", load_weights=False)
+
+
+def test_save_to_preset_round_trip(saved_preset):
+    folder, logits, _ = saved_preset
+    assert sorted(p.name for p in folder.iterdir()) == ["config.json", "metadata.json", "model.weights.h5"]
+    restored = Segmenter.from_preset(folder)
+    assert isinstance(restored, FANetSegmenter)
+    np.testing.assert_allclose(to_numpy(restored(X)), logits, atol=1e-5)
+
+
+def test_num_classes_surgery_keeps_other_weights(saved_preset):
+    folder, _, original = saved_preset
+    model = FANetSegmenter.from_preset(folder, num_classes=7)
+    assert tuple(model(X).shape) == (1, 64, 96, 7)
+    for a, b in zip(original.backbone.weights, model.backbone.weights):
+        np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+    resized = 0
+    for a, b in zip(original.head.weights, model.head.weights):
+        if a.shape == b.shape:
+            np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+        else:  # the three 1x1 classifiers: 5 -> 7 classes
+            assert a.shape[-1] == 5 and b.shape[-1] == 7
+            resized += 1
+    assert resized == 3
+
+
+def test_corrupt_weights_file(saved_preset):
+    folder, _, _ = saved_preset
+    (folder / "model.weights.h5").write_bytes(b"not an h5 file")
+    with pytest.raises(presets.PresetError, match="delete it"):
+        Segmenter.from_preset(folder)
+
+
+def test_download_verified_and_cached(saved_preset, server, user_cache):
+    folder, logits, _ = saved_preset
+    (folder / "model.weights.h5").rename(folder.parent / "weights.h5")
+    sha = hashlib.sha256((folder.parent / "weights.h5").read_bytes()).hexdigest()
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata.update(weights_url=f"{server.url}/weights.h5", weights_sha256=sha)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+
+    model = Segmenter.from_preset(f"{server.url}/tiny_fanet")
+    np.testing.assert_allclose(to_numpy(model(X)), logits, atol=1e-5)
+    downloads = [r for r in server.requests if r.endswith(".h5")]
+    assert downloads == ["/weights.h5"]
+    Segmenter.from_preset(f"{server.url}/tiny_fanet")  # weights come from the cache now
+    assert [r for r in server.requests if r.endswith(".h5")] == ["/weights.h5"]
+    assert not list(user_cache.rglob("*.part"))
+
+
+def test_wrong_sha256_leaves_nothing(saved_preset, server, user_cache):
+    folder, _, _ = saved_preset
+    metadata = json.loads((folder / "metadata.json").read_text())
+    (folder / "model.weights.h5").rename(folder.parent / "weights.h5")
+    metadata.update(weights_url=f"{server.url}/weights.h5", weights_sha256="0" * 64)
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    with pytest.raises(presets.PresetError, match="corrupt: sha256"):
+        Segmenter.from_preset(f"{server.url}/tiny_fanet")
+    assert not list(user_cache.rglob("*.h5")) and not list(user_cache.rglob("*.part"))
+
+
+def test_truncated_download_leaves_nothing(saved_preset, server, user_cache):
+    server.truncate.add("model.weights.h5")
+    with pytest.raises(presets.PresetError):
+        Segmenter.from_preset(f"{server.url}/tiny_fanet")
+    assert not list(user_cache.rglob("*.h5")) and not list(user_cache.rglob("*.part"))
+
+
+def test_404(server):
+    with pytest.raises(presets.PresetError, match="Could not download .*404"):
+        Segmenter.from_preset(f"{server.url}/missing_preset")
+
+
+def test_file_url(saved_preset):
+    folder, logits, _ = saved_preset
+    model = Segmenter.from_preset(folder.as_uri())
+    np.testing.assert_allclose(to_numpy(model(X)), logits, atol=1e-5)
+
+
+def test_keras_model_of_a_preset_loads_in_keras(saved_preset, tmp_path):
+    _, logits, original = saved_preset
+    original.save(tmp_path / "m.keras")
+    np.testing.assert_allclose(to_numpy(keras.saving.load_model(tmp_path / "m.keras")(X)), logits, atol=1e-5)
