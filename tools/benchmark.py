@@ -1,7 +1,7 @@
 """Benchmarks for keras_segup, printed as tables.
 
 Usage:
-    python tools/benchmark.py ops|heads [--backends jax,torch,tensorflow] [--repeats N]
+    python tools/benchmark.py ops|heads|models [--backends jax,torch,tensorflow] [--repeats N]
 
 Each backend runs in its own process; times are medians after warm-up.
 
@@ -14,6 +14,10 @@ and their ratio.
 tf.function on TensorFlow, eager on torch), its FLOPs (XLA's cost analysis,
 counted once under JAX; 1 multiply-add = 2 FLOPs) and the achieved GFLOP/s
 next to a 2048^3 `keras.ops.matmul` measured in the same process.
+
+`models`: the Cityscapes presets (random weights) and keras-hub's
+DeepLabV3-R50 as the reference, at 512x1024 and 1024x2048: parameters,
+GFLOPs and `predict_on_batch` latency.
 """
 
 import argparse
@@ -215,8 +219,59 @@ def print_heads_table(backend, rows, flops):
         )
 
 
-SUITES = {"ops": run_ops, "heads": run_heads}
-PRINTERS = {"ops": print_ops_table, "heads": print_heads_table}
+MODEL_PRESETS = ("gai_cityscapes", "fanet_r18_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
+MODEL_SIZES = ((512, 1024), (1024, 2048))
+
+
+def _deeplab_v3_r50():
+    """keras-hub's DeepLabV3 on a ResNet-50 (ASPP rates 6/12/18 on its P5)."""
+    import keras_hub
+
+    from keras_segup.backbones import resnet_backbone
+
+    backbone = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=resnet_backbone(50),
+        spatial_pyramid_pooling_key="P5",
+        upsampling_size=32,
+        dilation_rates=[6, 12, 18],
+    )
+    return keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=19)
+
+
+def run_models(repeats):
+    import keras
+    import numpy as np
+
+    from keras_segup.models import Segmenter
+
+    builders = {name: (lambda n=name: Segmenter.from_preset(n, load_weights=False))
+                for name in MODEL_PRESETS}
+    builders["keras-hub DeepLabV3-R50 (ASPP on P5)"] = _deeplab_v3_r50
+    rows = []
+    for name, build in builders.items():
+        model = build()
+        for size in MODEL_SIZES:
+            x = np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype("float32")
+            seconds = time_call(lambda: model.predict_on_batch(x), repeats, warmup=1)
+            row = {"case": f"{name} @ {size[0]}x{size[1]}", "ms": seconds * 1e3,
+                   "params": model.count_params()}
+            if keras.backend.backend() == "jax":
+                row["gflops"] = _jax_flops(model, [x]) / 1e9
+            rows.append(row)
+        keras.backend.clear_session()
+    return rows
+
+
+def print_models_table(backend, rows, flops):
+    print(f"\nmodels on {backend}, batch 1, float32 (median ms; GFLOPs from XLA, 2 per multiply-add)")
+    print(f"{'model @ input':<52} {'params':>9} {'GFLOPs':>8} {'ms':>9}")
+    for row in rows:
+        gflops = flops.get(row["case"], float("nan"))
+        print(f"{row['case']:<52} {row['params'] / 1e6:8.2f}M {gflops:8.1f} {row['ms']:9.1f}")
+
+
+SUITES = {"ops": run_ops, "heads": run_heads, "models": run_models}
+PRINTERS = {"ops": print_ops_table, "heads": print_heads_table, "models": print_models_table}
 
 
 def main():
