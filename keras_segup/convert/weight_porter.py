@@ -119,21 +119,20 @@ def _dense_kernel(weight):
     return np.transpose(weight)
 
 
-def input_channels(state_dict, key):
-    """The input channels of a conv weight in a state_dict."""
+def _weight_shape(state_dict, key):
     if key not in state_dict:
         raise ValueError(
             f"The state_dict has no key {key!r}: it is not a checkpoint of this "
             "head (or it needs strip_prefix)."
         )
-    return int(np.shape(state_dict[key])[1])
+    return np.shape(state_dict[key])
+
+
+def input_channels(state_dict, key):
+    """The input channels of a conv weight in a state_dict."""
+    return int(_weight_shape(state_dict, key)[1])
 
 
 def output_channels(state_dict, key):
     """The output channels of a conv weight in a state_dict."""
-    if key not in state_dict:
-        raise ValueError(
-            f"The state_dict has no key {key!r}: it is not a checkpoint of this "
-            "head (or it needs strip_prefix)."
-        )
-    return int(np.shape(state_dict[key])[0])
+    return int(_weight_shape(state_dict, key)[0])

@@ -70,6 +70,11 @@ class Segmenter(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if self.head_class is None:
+            raise TypeError(
+                "Segmenter is the shared base class; build a GAISegmenter, IFASegmenter, "
+                "FANetSegmenter or RSPSegmenter (or Segmenter.from_preset)."
+            )
         if len(mean) != 3 or len(std) != 3:
             raise ValueError(f"`mean` and `std` need 3 values (RGB); got {mean}, {std}.")
         self.num_classes = num_classes
