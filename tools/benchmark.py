@@ -170,7 +170,8 @@ def _jax_flops(model, features):
     import jax
 
     def forward(trainable, non_trainable, *inputs):
-        return model.stateless_call(trainable, non_trainable, list(inputs))[0]
+        inputs = list(inputs) if len(inputs) > 1 else inputs[0]
+        return model.stateless_call(trainable, non_trainable, inputs)[0]
 
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]

@@ -42,9 +42,10 @@ def resize_bilinear(x, size, align_corners=False):
     """Bilinear resize of (B, H, W, C) `x` to `size`, as `F.interpolate` does.
 
     `align_corners=False` (half-pixel centres) uses `keras.ops.image.resize`;
-    `align_corners=True` (corner pixels aligned, FANet and IFA) is computed
-    as two separable 2-tap gathers, which every backend and exporter
-    supports.
+    `align_corners=True` (corner pixels aligned, FANet and IFA), and any
+    size only known at run time (a TensorFlow graph traced with None
+    height or width, where `ops.image.resize` fails), are computed as two
+    separable 2-tap gathers, which every backend and exporter supports.
 
     Args:
         x: tensor (B, H, W, C).
@@ -56,9 +57,10 @@ def resize_bilinear(x, size, align_corners=False):
         Tensor (B, out_height, out_width, C).
     """
     size = tuple(_static(n) for n in size)
-    if tuple(x.shape[1:3]) == size:
+    static = all(isinstance(n, int) for n in size)
+    if static and tuple(x.shape[1:3]) == size:
         return x
-    if not align_corners:
+    if static and not align_corners:
         return ops.image.resize(x, size, interpolation="bilinear", antialias=False)
     x = _resize_axis(x, 1, size[0], align_corners)
     return _resize_axis(x, 2, size[1], align_corners)

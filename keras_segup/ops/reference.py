@@ -73,7 +73,7 @@ def nearest_cell_axis(in_size, out_size):
     numerator = (2 * ops.arange(out_size, dtype="int32") + 1) * in_size
     index = numerator // (2 * out_size)
     offset = ops.cast(numerator - (2 * index + 1) * out_size, "float32")
-    return index, offset / float(out_size)
+    return index, offset / ops.cast(out_size, "float32")
 
 
 def nearest_cell_offsets(height, width, size, dtype):

@@ -125,3 +125,17 @@ def test_any_feature_pyramid_backbone():
     model = RSPSegmenter(num_classes=3, backbone=backbone, head_kwargs={"channels": 8, "key_channels": 4, "num_heads": 2})
     assert tuple(model(images(batch=1, size=(64, 64))).shape) == (1, 64, 64, 3)
     assert isinstance(model, Segmenter)
+
+
+@pytest.mark.parametrize("name", sorted(SEGMENTERS))
+def test_sizes_unknown_until_run_time(name, backbone):
+    # predict at several sizes: TensorFlow retraces with None height and width
+    model = small(name, backbone)
+    for size in ((64, 96), (70, 100), (45, 77)):
+        assert model.predict_on_batch(images(batch=1, size=size)).shape == (1, *size, 5)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        graph = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec((None, None, None, 3))])
+        x = images(batch=1, size=(45, 77))
+        np.testing.assert_allclose(graph(x).numpy(), to_numpy(model(x)), atol=1e-4)
