@@ -250,8 +250,10 @@ def run_models(repeats):
     builders["keras-hub DeepLabV3-R50 (ASPP on P5)"] = _deeplab_v3_r50
     rows = []
     for name, build in builders.items():
-        model = build()
         for size in MODEL_SIZES:
+            # a fresh model per size: one static-shape trace each (keras-hub's
+            # DeepLabV3 fails once TensorFlow relaxes a retrace to None sizes)
+            model = build()
             x = np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype("float32")
             seconds = time_call(lambda: model.predict_on_batch(x), repeats, warmup=1)
             row = {"case": f"{name} @ {size[0]}x{size[1]}", "ms": seconds * 1e3,
@@ -259,7 +261,7 @@ def run_models(repeats):
             if keras.backend.backend() == "jax":
                 row["gflops"] = _jax_flops(model, [x]) / 1e9
             rows.append(row)
-        keras.backend.clear_session()
+            keras.backend.clear_session()
     return rows
 
 
