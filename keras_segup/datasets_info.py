@@ -38,12 +38,18 @@ ADE20K_CLASSES = (
 )
 
 
-def bit_palette(count):
-    """The PASCAL VOC colour map (bits of the index spread over R, G, B)."""
+def bit_palette(count, start=1):
+    """The PASCAL VOC colour map (bits of the index spread over R, G, B).
+
+    Args:
+        count: number of colours.
+        start: colour-map index of the first colour; 1 skips black, which
+            overlays read as "nothing".
+    """
     palette = []
     for index in range(count):
         r = g = b = 0
-        value = index + 1  # skip black, which overlays read as "nothing"
+        value = index + start
         for shift in range(7, -1, -1):
             r |= (value & 1) << shift
             g |= ((value >> 1) & 1) << shift
@@ -55,7 +61,17 @@ def bit_palette(count):
 
 ADE20K_PALETTE = bit_palette(len(ADE20K_CLASSES))
 
+VOC_CLASSES = (
+    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat",
+    "chair", "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
+    "sheep", "sofa", "train", "tvmonitor",
+)
+VOC_PALETTE = bit_palette(len(VOC_CLASSES), start=0)
+# the colour of the border/"difficult" pixels, stored as 255 in the palette PNGs
+VOC_VOID_COLOR = bit_palette(1, start=255)[0]
+
 DATASETS = {
     "cityscapes": {"class_names": CITYSCAPES_CLASSES, "palette": CITYSCAPES_PALETTE},
     "ade20k": {"class_names": ADE20K_CLASSES, "palette": ADE20K_PALETTE},
+    "voc": {"class_names": VOC_CLASSES, "palette": VOC_PALETTE},
 }

@@ -1,0 +1,85 @@
+"""Training augmentation for (image, label) pairs, deterministic under a seed.
+
+Images are float32 (H, W, 3) in 0..255 and resized bilinearly; labels are
+int32 (H, W) and resized with nearest neighbour. Every random choice uses
+TensorFlow's stateless ops driven by a per-sample seed pair, so a pipeline
+with a fixed seed yields the same batches on every run.
+"""
+
+import tensorflow as tf
+
+from keras_segup.data.labels import IGNORE_INDEX
+
+
+def random_scale(image, label, seed, scale_range):
+    """Resizes both by one factor drawn uniformly from `scale_range`."""
+    factor = tf.random.stateless_uniform([], seed, *scale_range)
+    size = tf.cast(tf.round(tf.cast(tf.shape(label), tf.float32) * factor), tf.int32)
+    size = tf.maximum(size, 1)
+    image = tf.image.resize(image, size, method="bilinear")
+    label = tf.image.resize(label[..., None], size, method="nearest")[..., 0]
+    return image, label
+
+
+def random_crop(image, label, seed, crop_size):
+    """A `crop_size` window; smaller inputs are padded (image 0, label 255) first."""
+    height, width = crop_size
+    shape = tf.shape(label)
+    pad_h, pad_w = tf.maximum(height - shape[0], 0), tf.maximum(width - shape[1], 0)
+    image = tf.pad(image, [[0, pad_h], [0, pad_w], [0, 0]])
+    label = tf.pad(label, [[0, pad_h], [0, pad_w]], constant_values=IGNORE_INDEX)
+    shape = tf.shape(label)
+    top = tf.random.stateless_uniform([], seed, 0, shape[0] - height + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform(
+        [], seed + [0, 1], 0, shape[1] - width + 1, dtype=tf.int32
+    )
+    image = image[top : top + height, left : left + width]
+    label = label[top : top + height, left : left + width]
+    return tf.ensure_shape(image, [height, width, 3]), tf.ensure_shape(label, [height, width])
+
+
+def random_flip(image, label, seed):
+    """Mirrors both left-right with probability 0.5."""
+    flip = tf.random.stateless_uniform([], seed) < 0.5
+    return (
+        tf.cond(flip, lambda: image[:, ::-1], lambda: image),
+        tf.cond(flip, lambda: label[:, ::-1], lambda: label),
+    )
+
+
+def photometric_jitter(image, seed):
+    """Brightness (+-32), contrast and saturation (x0.5-1.5) and hue (+-18 deg) jitter."""
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    image = image / 255.0
+    image = tf.image.stateless_random_brightness(image, 32 / 255, seeds[0])
+    image = tf.image.stateless_random_contrast(image, 0.5, 1.5, seeds[1])
+    image = tf.clip_by_value(image, 0.0, 1.0)
+    image = tf.image.stateless_random_saturation(image, 0.5, 1.5, seeds[2])
+    image = tf.image.stateless_random_hue(image, 0.05, seeds[3])
+    return tf.clip_by_value(image, 0.0, 1.0) * 255.0
+
+
+def augment(image, label, seed, crop_size, scale_range=(0.5, 2.0), flip=True, jitter=True):
+    """The training transform: random scale, crop (with 255 padding), flip, jitter.
+
+    Args:
+        image: float32 (H, W, 3) in 0..255.
+        label: int32 (H, W).
+        seed: int32/int64 tensor of shape (2,), this sample's seed.
+        crop_size: `(height, width)` of the output.
+        scale_range: `(low, high)` resize factors; `None` for no scaling.
+        flip: random horizontal flip.
+        jitter: photometric jitter.
+
+    Returns:
+        `(image, label)` of shape `crop_size`.
+    """
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+    if scale_range is not None:
+        image, label = random_scale(image, label, seeds[0], scale_range)
+    image, label = random_crop(image, label, seeds[1], crop_size)
+    if flip:
+        image, label = random_flip(image, label, seeds[2])
+    if jitter:
+        image = photometric_jitter(image, seeds[3])
+    return image, label
