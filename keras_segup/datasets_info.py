@@ -1,5 +1,8 @@
 """Class names and colour palettes of the datasets the presets are trained for."""
 
+# the label value of pixels that are not trained on nor evaluated
+IGNORE_INDEX = 255
+
 CITYSCAPES_CLASSES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light",
     "traffic sign", "vegetation", "terrain", "sky", "person", "rider", "car",

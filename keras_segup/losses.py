@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-IGNORE_INDEX = 255
+from keras_segup.datasets_info import IGNORE_INDEX
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")

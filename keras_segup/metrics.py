@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-IGNORE_INDEX = 255
+from keras_segup.datasets_info import IGNORE_INDEX
 
 
 def iou_from_confusion(confusion):

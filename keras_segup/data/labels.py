@@ -8,7 +8,7 @@ define stops the pipeline with an error that names the file.
 import numpy as np
 import tensorflow as tf
 
-IGNORE_INDEX = 255
+from keras_segup.datasets_info import IGNORE_INDEX
 
 # cityscapesScripts' labels table: labelId -> trainId (255: not evaluated)
 CITYSCAPES_LABEL_TO_TRAIN = {

@@ -4,13 +4,15 @@ from keras import ops
 
 from keras_segup import presets as preset_store
 from keras_segup.backbones.resnet import pyramid_extractor
+from keras_segup.datasets_info import IGNORE_INDEX
 from keras_segup.backbones.resnet import resnet_backbone
 from keras_segup.layers.resizing import resize_bilinear
+from keras_segup.losses import OHEMCrossEntropy
+from keras_segup.metrics import MeanIoU
 from keras_segup.schedules import PolyDecay
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-IGNORE_CLASS = 255
 
 
 def _build_backbone(backbone, default):
@@ -143,11 +145,12 @@ class Segmenter(keras.Model):
         SGD with momentum 0.9 and weight decay, poly decay (power 0.9) with
         linear warm-up; sparse cross-entropy on logits ignoring label 255,
         applied to the main and (weighted) auxiliary outputs; mean IoU
-        ignoring 255.
+        ignoring 255 (`keras_segup.metrics.MeanIoU`).
 
         Args:
             optimizer, loss, metrics: `"auto"` for the defaults above, or
-                your own (`loss` takes (labels, logits)).
+                your own (`loss` takes (labels, logits)); `loss="ohem"` is
+                `keras_segup.losses.OHEMCrossEntropy()`.
             learning_rate, total_steps, warmup_steps, weight_decay: of the
                 default optimizer.
             **kwargs: other `keras.Model.compile` arguments.
@@ -157,14 +160,12 @@ class Segmenter(keras.Model):
             optimizer = keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=weight_decay)
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(
-                from_logits=True, ignore_class=IGNORE_CLASS
+                from_logits=True, ignore_class=IGNORE_INDEX
             )
+        elif loss == "ohem":
+            loss = OHEMCrossEntropy(ignore_class=IGNORE_INDEX)
         if metrics == "auto":
-            metrics = [
-                keras.metrics.MeanIoU(
-                    self.num_classes, ignore_class=IGNORE_CLASS, sparse_y_pred=False, name="mean_iou"
-                )
-            ]
+            metrics = [MeanIoU(self.num_classes, ignore_class=IGNORE_INDEX)]
         self.segmentation_loss = loss
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
@@ -248,6 +249,8 @@ class Segmenter(keras.Model):
         Args:
             folder: destination folder (created).
         """
+        if not self.built:
+            self(np.zeros((1, 64, 64, 3), "float32"))  # build every variable
         config = self.get_config()
         for key in ("name", "dtype"):
             config.pop(key)
