@@ -19,6 +19,7 @@ from keras_segup import metrics
 from keras_segup import models
 from keras_segup import ops
 from keras_segup import training
+from keras_segup import visualize
 from keras_segup.evaluation import evaluate
 
 __version__ = "0.1.0"
@@ -35,5 +36,6 @@ __all__ = [
     "models",
     "ops",
     "training",
+    "visualize",
     "__version__",
 ]

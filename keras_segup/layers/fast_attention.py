@@ -6,9 +6,10 @@ from keras_segup.layers.validation import check_channels
 
 
 def _l2_normalize(x):
-    # F.normalize: x / max(||x||, 1e-12) over channels
-    norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
-    return x / ops.maximum(norm, 1e-12)
+    # F.normalize, x / max(||x||, 1e-12) over channels, as a product: TFLite's
+    # DIV kernel refused some all-zero feature vectors at run time
+    squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(squared, 1e-24))
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")

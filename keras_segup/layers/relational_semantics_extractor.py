@@ -116,7 +116,9 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
         key_windows = ops.reshape(
             ops.cast(key_windows, "float32"), (batch, height, width, regions, heads, head_dim)
         )
-        logits = ops.einsum("bhwgd,bhwngd->bhwng", query, key_windows)
+        # products and sums over the small region/channel axes, not a rank-6
+        # batched matmul, which TFLite's BATCH_MATMUL (rank <= 5) cannot run
+        logits = ops.sum(query[:, :, :, None] * key_windows, axis=-1)  # (B, H, W, k*k, G)
         logits = logits / math.sqrt(head_dim) + ops.cast(self.position_embedding, "float32")
         logits = ops.where(inside > 0, logits, float("-inf"))
         attention = ops.cast(ops.softmax(logits, axis=3), value.dtype)
@@ -124,7 +126,7 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
             value_windows,
             (batch, height, width, regions, heads, value_channels // heads),
         )
-        context = ops.einsum("bhwng,bhwngc->bhwgc", attention, value_windows)
+        context = ops.sum(attention[..., None] * value_windows, axis=3)  # (B, H, W, G, C/G)
         return ops.reshape(context, (batch, height, width, value_channels))
 
     def compute_output_shape(self, input_shape):

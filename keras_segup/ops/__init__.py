@@ -11,6 +11,7 @@ All three accept `keras.KerasTensor`s (with `None` batch) and then return
 symbolic tensors, so they can be used inside functional models.
 """
 
+import contextlib
 import importlib
 
 import keras
@@ -20,7 +21,7 @@ from keras_segup.ops.validation import check_extract_windows_args
 from keras_segup.ops.validation import check_grid_sample_args
 from keras_segup.ops.validation import check_nearest_cell_args
 
-__all__ = ["grid_sample", "nearest_cell", "extract_windows", "reference"]
+__all__ = ["grid_sample", "nearest_cell", "extract_windows", "portable", "reference"]
 
 _BACKEND_MODULES = {
     "jax": "keras_segup.ops.jax_ops",
@@ -29,10 +30,32 @@ _BACKEND_MODULES = {
 }
 
 
+_portable_depth = 0
+
+
+@contextlib.contextmanager
+def portable():
+    """Inside this context every gather uses the portable `keras.ops` version.
+
+    Exporters trace under it: the TensorFlow kernels are XLA-compiled
+    `tf.function`s, which tf2onnx cannot convert.
+
+    Example:
+    >>> with keras_segup.ops.portable():
+    ...     concrete = serve.get_concrete_function()
+    """
+    global _portable_depth
+    _portable_depth += 1
+    try:
+        yield
+    finally:
+        _portable_depth -= 1
+
+
 def _backend_ops():
     """The specialised module of the active backend, or the reference."""
     name = _BACKEND_MODULES.get(keras.backend.backend())
-    return importlib.import_module(name) if name else reference
+    return importlib.import_module(name) if name and not _portable_depth else reference
 
 
 def _is_symbolic(*tensors):

@@ -1,0 +1,18 @@
+"""Deployment: TFLite and ONNX files, verified against Keras before they are written.
+
+| backend of the model | TFLite | ONNX |
+|---|---|---|
+| tensorflow | TFLiteConverter, in process | tf2onnx, in process |
+| jax | `.keras` -> TensorFlow subprocess | `.keras` -> TensorFlow subprocess |
+| torch | `.keras` -> TensorFlow subprocess | `.keras` -> TensorFlow subprocess |
+
+JAX has no LiteRT path and its ONNX path rejects max-pooling; torch's ONNX
+export needs onnxscript and a static signature: TensorFlow is the one
+dependable path, so every export goes through it.
+"""
+
+from keras_segup.export.common import ExportError
+from keras_segup.export.onnx import export_onnx
+from keras_segup.export.tflite import export_tflite
+
+__all__ = ["ExportError", "export_onnx", "export_tflite"]

@@ -1,0 +1,96 @@
+"""Export: every family to TFLite and ONNX (on the TensorFlow backend, in process),
+the round trip from JAX- and torch-built models (TensorFlow subprocess), quantized
+files, and refusals that leave no file behind."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_segup.export import ExportError
+from keras_segup.export import export_onnx
+from keras_segup.export import export_tflite
+from keras_segup.export.onnx import onnx_runner
+from keras_segup.export.tflite import tflite_runner
+from tests.models.conftest import tiny_backbone
+from tests.models.test_segmenters import small
+
+SIZE = (128, 256)
+BACKEND = keras.backend.backend()
+only_tensorflow = pytest.mark.skipif(BACKEND != "tensorflow", reason="family sweep runs in process on TensorFlow")
+
+
+def per_pixel_model(classes=4):
+    """Logits with wide margins that depend on colour alone: quantizes cleanly."""
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(classes, 1)(inputs / 255.0 - 0.5))
+    kernel = (np.eye(3, classes, dtype="float32") * 40.0)[None, None]
+    model.layers[-1].set_weights([kernel, np.zeros(classes, "float32")])
+    return model
+
+
+@only_tensorflow
+@pytest.mark.parametrize("family", ["fanet", "gai", "ifa", "rsp"])
+def test_family_exports_to_both_formats(family, tmp_path):
+    model = small(family, tiny_backbone())
+    report = export_tflite(model, tmp_path / "m.tflite", SIZE)
+    assert report["max_abs_diff"] <= 1e-3 and report["class_agreement"] >= 0.9999
+    classes = export_onnx(model, tmp_path / "m.onnx", SIZE, output="classes")
+    assert classes["class_agreement"] >= 0.9999
+    x = np.random.default_rng(0).uniform(0, 255, (1, *SIZE, 3)).astype("float32")
+    got = onnx_runner(tmp_path / "m.onnx")(x)
+    assert got.dtype == np.int32 and got.shape == (1, *SIZE)
+    np.testing.assert_array_equal(got, model.segment(x))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.tflite"]
+
+
+@pytest.mark.skipif(BACKEND == "tensorflow", reason="the round trip starts from jax or torch")
+def test_model_trained_under_this_backend_exports_via_tensorflow(tmp_path):
+    model = small("fanet", tiny_backbone())
+    model.compile(total_steps=10, warmup_steps=1)
+    labels = np.random.default_rng(1).integers(0, 5, (2, *SIZE)).astype("int32")
+    model.fit(np.random.default_rng(2).uniform(0, 255, (2, *SIZE, 3)), labels, epochs=1, verbose=0)
+    report = export_onnx(model, tmp_path / "m.onnx", SIZE)
+    assert report["converted_by"].startswith("tensorflow (subprocess") and report["max_abs_diff"] <= 1e-3
+    report = export_tflite(model, tmp_path / "m.tflite", SIZE, output="classes")
+    assert report["class_agreement"] >= 0.9999
+
+
+@only_tensorflow
+def test_quantized_tflite(tmp_path):
+    model = per_pixel_model()
+    frames = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
+    half = export_tflite(model, tmp_path / "f16.tflite", SIZE, quantization="float16")
+    full = export_tflite(model, tmp_path / "i8.tflite", SIZE, quantization="int8",
+                         representative_data=frames, output="classes")
+    assert half["class_agreement"] >= 0.999 and full["class_agreement"] >= 0.97
+    assert full["bytes"] < half["bytes"] * 2
+    x = np.random.default_rng(3).uniform(0, 255, (1, *SIZE, 3)).astype("float32")
+    assert tflite_runner(tmp_path / "i8.tflite")(x).dtype == np.int32
+
+
+@only_tensorflow
+def test_failed_verification_leaves_no_file(tmp_path):
+    # random-weight FANet logits are near ties: int8 cannot keep the class maps
+    keras.utils.set_random_seed(1)
+    model = small("fanet", tiny_backbone())
+    frames = np.random.default_rng(0).uniform(0, 255, (4, *SIZE, 3)).astype("float32")
+    with pytest.raises(ExportError, match="disagrees with Keras: class maps agree on"):
+        export_tflite(model, tmp_path / "i8.tflite", SIZE, quantization="int8", representative_data=frames)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m, p: export_tflite(m, p, (None, None)), "static input size"),
+        (lambda m, p: export_tflite(m, p, SIZE, quantization="int4"), "Unknown quantization"),
+        (lambda m, p: export_tflite(m, p, SIZE, quantization="int8"), "representative_data"),
+        (lambda m, p: export_onnx(m, p, SIZE, opset=9), "Opset 9 is not supported"),
+        (lambda m, p: export_onnx(m, p, SIZE, output="probabilities"), "Unknown output"),
+        (lambda m, p: export_onnx(m, p.parent / "missing" / "m.onnx", SIZE), "does not exist"),
+    ],
+)
+def test_refused_before_anything_is_written(call, message, tmp_path):
+    with pytest.raises(ExportError, match=message):
+        call(per_pixel_model(), tmp_path / "m.onnx")
+    assert list(tmp_path.iterdir()) == []
