@@ -1,0 +1,296 @@
+"""`keras-segup`: the command line.
+
+    keras-segup presets
+    keras-segup predict --preset fanet_r18_cityscapes street.jpg --out predictions --overlay
+    keras-segup train --data cityscapes --data-root /data/cityscapes --preset fanet_r18_cityscapes
+    keras-segup evaluate --model runs/train/final.keras --data cityscapes --data-root /data/cityscapes
+    keras-segup export --model runs/train/final.keras --format onnx --size 1024 2048 --out fanet.onnx
+    keras-segup benchmark --preset fanet_r18_cityscapes --size 1024 2048
+
+Exit codes: 0 success; 1 the work failed (an image that could not be read,
+an export that did not match Keras); 2 a bad command line or input (unknown
+preset, missing file or folder, corrupt dataset).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image
+from PIL import ImageDraw
+
+import keras_segup
+from keras_segup import visualize
+from keras_segup.data import DataError
+from keras_segup.datasets_info import DATASETS
+from keras_segup.datasets_info import bit_palette
+from keras_segup.export import ExportError
+from keras_segup.models import Segmenter
+from keras_segup.presets import PresetError
+
+DATASET_FUNCTIONS = ("cityscapes", "ade20k", "voc", "synthetic")
+
+
+class UsageError(ValueError):
+    """A bad input on the command line (exit code 2)."""
+
+
+def add_model_arguments(parser):
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--preset", help="built-in preset name, preset folder or URL")
+    which.add_argument("--model", help="a .keras file")
+    parser.add_argument(
+        "--no-weights", action="store_true",
+        help="build the preset with random weights (for trying the pipeline without weights)",
+    )
+
+
+def load_model(args):
+    """The segmenter named by `--preset` or `--model`."""
+    if args.model:
+        path = Path(args.model)
+        if not path.is_file():
+            raise UsageError(f"The model file {path} does not exist.")
+        try:
+            return keras.saving.load_model(path)
+        except (ValueError, OSError) as error:
+            raise UsageError(f"Could not load {path} as a Keras model: {error}") from None
+    return Segmenter.from_preset(args.preset, load_weights=not args.no_weights)
+
+
+def class_info(model):
+    """(class names, palette) of a model: from its preset, else by class count."""
+    metadata = getattr(model, "preset_metadata", {}) or {}
+    count = model.num_classes
+    if metadata.get("palette") and metadata.get("class_names"):
+        return metadata["class_names"], np.array(metadata["palette"], np.uint8)
+    for info in DATASETS.values():
+        if len(info["class_names"]) == count:
+            return list(info["class_names"]), np.array(info["palette"], np.uint8)
+    return [f"class {i}" for i in range(count)], np.array(bit_palette(count), np.uint8)
+
+
+def read_image(path):
+    """RGB uint8 array and a note on any conversion; `OSError` if unreadable."""
+    with Image.open(path) as image:
+        image.load()
+        mode = image.mode
+        rgb = image.convert("RGB")
+    note = None
+    if mode in ("L", "I", "I;16", "1"):
+        note = "grayscale, repeated to RGB"
+    elif mode in ("RGBA", "LA", "PA"):
+        note = "alpha channel dropped"
+    elif mode not in ("RGB", "P"):
+        note = f"{mode} converted to RGB"
+    return np.asarray(rgb), note
+
+
+def legend(picture, classes, names, colors):
+    """The picture with a strip below listing the classes present, in their colours."""
+    present = [c for c in np.unique(classes).tolist() if c < len(colors)]
+    row_height, columns = 18, max(1, picture.shape[1] // 160)
+    rows = -(-len(present) // columns)
+    canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + rows * row_height + 4), "white")
+    canvas.paste(Image.fromarray(picture), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for index, class_id in enumerate(present):
+        x = (index % columns) * 160 + 4
+        y = picture.shape[0] + (index // columns) * row_height + 4
+        draw.rectangle([x, y, x + 12, y + 12], fill=tuple(int(v) for v in colors[class_id]))
+        draw.text((x + 16, y), names[class_id][:22], fill="black")
+    return np.asarray(canvas)
+
+
+def run_predict(args):
+    model = load_model(args)
+    names, colors = class_info(model)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in map(Path, args.images):
+        try:
+            image, note = read_image(path)
+        except (OSError, SyntaxError) as error:
+            print(f"skipping {path}: not a readable image ({error})", file=sys.stderr)
+            failures += 1
+            continue
+        if note:
+            print(f"note: {path}: {note}")
+        inputs = image
+        if args.size:
+            inputs = np.asarray(Image.fromarray(image).resize(args.size[::-1], Image.BILINEAR))
+        classes = model.segment(inputs[None].astype(np.float32))[0].astype(np.uint8)
+        if args.size:
+            size = (image.shape[1], image.shape[0])
+            classes = np.asarray(Image.fromarray(classes).resize(size, Image.NEAREST))
+        Image.fromarray(classes).save(out / f"{path.stem}_classes.png")
+        written = [f"{path.stem}_classes.png"]
+        if args.overlay:
+            picture = legend(visualize.overlay(image, classes, colors), classes, names, colors)
+            Image.fromarray(picture).save(out / f"{path.stem}_overlay.png")
+            written.append(f"{path.stem}_overlay.png")
+        print(f"{path} -> {', '.join(str(out / name) for name in written)}")
+    if failures:
+        print(f"{failures} of {len(args.images)} images could not be read.", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def make_dataset(args, split, training):
+    """The dataset chosen by `--data` and `--data-root`."""
+    options = {"training": training}
+    if training:
+        options.update(batch_size=args.batch_size, crop_size=tuple(args.crop), seed=args.seed)
+    if args.data == "synthetic":  # held-out scenes for evaluation
+        count = args.synthetic if training else max(2, args.synthetic // 8)
+        size = tuple(args.crop) if training else (256, 512)
+        options.setdefault("seed", 10**6)
+        return keras_segup.data.synthetic(count, size=size, **options)
+    if not args.data_root:
+        raise UsageError(f"--data {args.data} needs --data-root.")
+    return getattr(keras_segup.data, args.data)(args.data_root, split, **options)
+
+
+def run_train(args):
+    train_data = make_dataset(args, "train", training=True)
+    val_data = None if args.no_val else make_dataset(args, "val", training=False)
+    keras_segup.training.train(
+        lambda: load_model(args), train_data, args.epochs, args.output, val_data=val_data,
+        steps_per_epoch=args.steps_per_epoch, resume=not args.restart, distribute=args.distribute,
+        loss=args.loss, learning_rate=args.lr,
+    )
+    print(f"Saved {args.output}/final.keras; per-epoch log in {args.output}/log.csv")
+    return 0
+
+
+def run_evaluate(args):
+    model = load_model(args)
+    dataset = make_dataset(args, args.split, training=False)
+    if args.limit:
+        dataset = dataset.take(args.limit)
+    options = {} if args.mode == "whole" else {"crop_size": tuple(args.crop), "stride": tuple(args.stride)}
+    names, _ = class_info(model)
+    keras_segup.evaluate(model, dataset, class_names=names, mode=args.mode, **options)
+    return 0
+
+
+def run_export(args):
+    model = load_model(args)
+    out = Path(args.out or f"model.{args.format}")
+    if args.format == "tflite":
+        representative = None
+        if args.quantization == "int8":
+            if not args.representative:
+                raise UsageError("int8 needs --representative: a folder of typical input images.")
+            folder = Path(args.representative)
+            files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+            if not files:
+                raise UsageError(f"No PNG or JPEG images in {folder} for int8 calibration.")
+            representative = [read_image(p)[0][None].astype(np.float32) for p in files[:100]]
+        report = keras_segup.export.export_tflite(
+            model, out, args.size, args.quantization, representative, args.output
+        )
+    else:
+        if args.quantization:
+            raise UsageError("--quantization applies to TFLite; ONNX files are float32.")
+        report = keras_segup.export.export_onnx(model, out, args.size, args.opset, args.output)
+    figures = f"class maps agree on {100 * report['class_agreement']:.3f}% of pixels"
+    if "max_abs_diff" in report:
+        figures += f", max abs logit difference {report['max_abs_diff']:.1e}"
+    print(f"Wrote {out} ({report['bytes'] / 1e6:.1f} MB) via {report['converted_by']}; verified: {figures}.")
+    return 0
+
+
+def run_benchmark(args):
+    model = load_model(args)
+    result = keras_segup.inference.latency(model, args.size, repeats=args.repeats)
+    print(f"{keras.backend.backend()}: {result['median_ms']:.1f} ms per image at "
+          f"{args.size[0]}x{args.size[1]} ({result['fps']:.2f} frames/s, median of {args.repeats})")
+    return 0
+
+
+def run_presets(args):
+    keras_segup.models.list_presets()
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="keras-segup", description="Real-time semantic segmentation with Keras 3.",
+        epilog="Exit codes: 0 success, 1 the work failed, 2 bad command line or input.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("presets", help="list the built-in presets").set_defaults(run=run_presets)
+
+    predict = commands.add_parser("predict", help="segment images: class-id PNGs and overlays")
+    add_model_arguments(predict)
+    predict.add_argument("images", nargs="+", help="JPEG or PNG files (RGB, grayscale, RGBA)")
+    predict.add_argument("--out", default="predictions", help="output folder")
+    predict.add_argument("--overlay", action="store_true", help="also write colour overlays with a legend")
+    predict.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="run the model at this size")
+    predict.set_defaults(run=run_predict)
+
+    for name, helptext in (("train", "train with model.fit"), ("evaluate", "per-class IoU and mIoU")):
+        sub = commands.add_parser(name, help=helptext)
+        add_model_arguments(sub)
+        sub.add_argument("--data", choices=DATASET_FUNCTIONS, default="cityscapes")
+        sub.add_argument("--data-root", help="dataset folder")
+        sub.add_argument("--synthetic", type=int, default=64, help="scenes for --data synthetic")
+        sub.add_argument("--crop", type=int, nargs=2, default=(1024, 1024), metavar=("H", "W"))
+    train = commands.choices["train"]
+    train.add_argument("--epochs", type=int, default=200)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--lr", type=float, default=0.01)
+    train.add_argument("--loss", choices=("auto", "ohem"), default="auto")
+    train.add_argument("--steps-per-epoch", type=int)
+    train.add_argument("--no-val", action="store_true")
+    train.add_argument("--output", default="runs/train")
+    train.add_argument("--restart", action="store_true", help="ignore an interrupted run's state")
+    train.add_argument("--distribute", choices=("data_parallel",))
+    train.add_argument("--seed", type=int, default=0)
+    train.set_defaults(run=run_train)
+    evaluate = commands.choices["evaluate"]
+    evaluate.add_argument("--split", default="val")
+    evaluate.add_argument("--mode", choices=("whole", "slide", "multiscale"), default="whole")
+    evaluate.add_argument("--stride", type=int, nargs=2, default=(683, 683), metavar=("H", "W"))
+    evaluate.add_argument("--limit", type=int, help="evaluate the first N batches only")
+    evaluate.set_defaults(run=run_evaluate)
+
+    export = commands.add_parser("export", help="TFLite or ONNX file, verified against Keras")
+    add_model_arguments(export)
+    export.add_argument("--format", choices=("tflite", "onnx"), required=True)
+    export.add_argument("--size", type=int, nargs=2, required=True, metavar=("H", "W"))
+    export.add_argument("--out", help="output file (default model.<format>)")
+    export.add_argument("--output", choices=("logits", "classes"), default="logits")
+    export.add_argument("--quantization", choices=("float16", "int8"))
+    export.add_argument("--representative", help="folder of images for int8 calibration")
+    export.add_argument("--opset", type=int, default=17)
+    export.set_defaults(run=run_export)
+
+    benchmark = commands.add_parser("benchmark", help="latency of a model on this machine")
+    add_model_arguments(benchmark)
+    benchmark.add_argument("--size", type=int, nargs=2, default=(1024, 2048), metavar=("H", "W"))
+    benchmark.add_argument("--repeats", type=int, default=5)
+    benchmark.set_defaults(run=run_benchmark)
+    return parser
+
+
+def main(argv=None):
+    """Runs the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except (UsageError, PresetError, DataError) as error:
+        hint = " (on the command line: --no-weights)" if "load_weights=False" in str(error) else ""
+        print(f"error: {error}{hint}", file=sys.stderr)
+        return 2
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
