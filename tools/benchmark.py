@@ -1,7 +1,7 @@
 """Benchmarks for keras_segup, printed as tables.
 
 Usage:
-    python tools/benchmark.py ops|heads|models [--backends jax,torch,tensorflow] [--repeats N]
+    python tools/benchmark.py ops|heads|models|data|export [--backends jax,torch,tensorflow] [--repeats N]
 
 Each backend runs in its own process; times are medians after warm-up.
 
@@ -18,6 +18,15 @@ next to a 2048^3 `keras.ops.matmul` measured in the same process.
 `models`: the Cityscapes presets (random weights) and keras-hub's
 DeepLabV3-R50 as the reference, at 512x1024 and 1024x2048: parameters,
 GFLOPs and `predict_on_batch` latency.
+
+`data`: images per second of the Cityscapes training pipeline (1024x2048
+PNGs, random scale, 1024x1024 crops, flip, jitter) next to the images per
+second of a `fanet_r18_cityscapes` training step on the same crops: which
+one is the bottleneck on this machine.
+
+`export`: the four families at 512x1024 (random weights): Keras
+`predict_on_batch` on each backend and, in the TensorFlow run, the exported
+ONNX file in onnxruntime and the TFLite file in its interpreter.
 """
 
 import argparse
@@ -273,8 +282,96 @@ def print_models_table(backend, rows, flops):
         print(f"{row['case']:<52} {row['params'] / 1e6:8.2f}M {gflops:8.1f} {row['ms']:9.1f}")
 
 
-SUITES = {"ops": run_ops, "heads": run_heads, "models": run_models}
-PRINTERS = {"ops": print_ops_table, "heads": print_heads_table, "models": print_models_table}
+DATA_SIZE, DATA_CROP, DATA_IMAGES, TRAIN_BATCH = (1024, 2048), (1024, 1024), 12, 2
+
+
+def run_data(repeats):
+    """Training-pipeline images/s on 1024x2048 PNGs, and FANet-R18 training images/s."""
+    import tempfile
+
+    import keras
+
+    import keras_segup
+    from keras_segup.models import Segmenter
+
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        keras_segup.data.write_cityscapes_layout(root, DATA_IMAGES, size=DATA_SIZE, split="train")
+        batch = 4
+        dataset = keras_segup.data.cityscapes(root, "train", batch_size=batch, crop_size=DATA_CROP, seed=0)
+        seconds = time_call(lambda: [None for _ in dataset], repeats, warmup=1)
+        rows.append({"case": f"pipeline: decode + scale/crop {DATA_CROP[0]}x{DATA_CROP[1]} + flip + jitter",
+                     "images_per_s": DATA_IMAGES // batch * batch / seconds})
+        images, labels = next(iter(keras_segup.data.cityscapes(
+            root, "train", batch_size=TRAIN_BATCH, crop_size=DATA_CROP, seed=0)))
+    model = Segmenter.from_preset("fanet_r18_cityscapes", load_weights=False)
+    model.compile()
+    x, y = keras.ops.convert_to_numpy(images), keras.ops.convert_to_numpy(labels)
+    seconds = time_call(lambda: model.train_on_batch(x, y), max(2, repeats // 3), warmup=1)
+    rows.append({"case": f"fanet_r18 train step, batch {TRAIN_BATCH}, {DATA_CROP[0]}x{DATA_CROP[1]}",
+                 "images_per_s": TRAIN_BATCH / seconds})
+    return rows
+
+
+def print_data_table(backend, rows, flops):
+    print(f"\ndata vs compute on {backend} (images per second; 2 CPU cores)")
+    for row in rows:
+        print(f"{row['case']:<64} {row['images_per_s']:8.2f}")
+    print(f"{'pipeline / training step ratio':<64} {rows[0]['images_per_s'] / rows[1]['images_per_s']:8.1f}x")
+
+
+EXPORT_PRESETS = ("fanet_r18_cityscapes", "gai_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
+EXPORT_SIZE = (512, 1024)
+
+
+def run_export(repeats):
+    """Keras predict latency; on TensorFlow also the exported ONNX and TFLite files."""
+    import tempfile
+
+    import keras
+    import numpy as np
+
+    from keras_segup.export import export_onnx
+    from keras_segup.export import export_tflite
+    from keras_segup.export.onnx import onnx_runner
+    from keras_segup.export.tflite import tflite_runner
+    from keras_segup.models import Segmenter
+
+    x = np.random.default_rng(0).uniform(0, 255, (1, *EXPORT_SIZE, 3)).astype("float32")
+    rows = []
+    for name in EXPORT_PRESETS:
+        model = Segmenter.from_preset(name, load_weights=False)
+        rows.append({"case": f"{name} keras predict ({keras.backend.backend()})",
+                     "ms": time_call(lambda: model.predict_on_batch(x), repeats, warmup=1) * 1e3})
+        if keras.backend.backend() == "tensorflow":
+            with tempfile.TemporaryDirectory() as tmp:
+                for fmt, export, runner in (("onnx", export_onnx, onnx_runner),
+                                            ("tflite", export_tflite, tflite_runner)):
+                    path = f"{tmp}/model.{fmt}"
+                    export(model, path, EXPORT_SIZE)
+                    run = runner(path)
+                    label = "onnxruntime" if fmt == "onnx" else "TFLite interpreter"
+                    rows.append({"case": f"{name} {label}",
+                                 "ms": time_call(lambda: run(x), repeats, warmup=1) * 1e3})
+        keras.backend.clear_session()
+    return rows
+
+
+def print_export_table(backend, rows, flops):
+    size = f"{EXPORT_SIZE[0]}x{EXPORT_SIZE[1]}"
+    print(f"\nexported vs Keras on {backend}, batch 1, {size}, float32 (median ms)")
+    for row in rows:
+        print(f"{row['case']:<64} {row['ms']:9.1f}")
+
+
+SUITES = {"ops": run_ops, "heads": run_heads, "models": run_models, "data": run_data, "export": run_export}
+PRINTERS = {
+    "ops": print_ops_table,
+    "heads": print_heads_table,
+    "models": print_models_table,
+    "data": print_data_table,
+    "export": print_export_table,
+}
 
 
 def main():

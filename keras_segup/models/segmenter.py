@@ -3,6 +3,7 @@ import numpy as np
 from keras import ops
 
 from keras_segup import presets as preset_store
+from keras_segup.backbones.hub_presets import backbone_from_preset
 from keras_segup.backbones.resnet import pyramid_extractor
 from keras_segup.datasets_info import IGNORE_INDEX
 from keras_segup.backbones.resnet import resnet_backbone
@@ -16,17 +17,14 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 def _build_backbone(backbone, default):
-    """A keras-hub backbone from an instance, a "resnetN" name or the default kwargs."""
+    """A keras-hub backbone from an instance, a name or folder, or the default kwargs."""
     if backbone is None:
         return resnet_backbone(**default)
     if isinstance(backbone, str):
-        names = {f"resnet{d}": d for d in (18, 34, 50, 101)}
-        if backbone not in names:
-            raise ValueError(
-                f"Unknown backbone name {backbone!r}; use one of {sorted(names)} "
-                "or pass a keras-hub FeaturePyramidBackbone instance."
-            )
-        return resnet_backbone(names[backbone], **{k: v for k, v in default.items() if k != "depth"})
+        depths = {f"resnet{d}": d for d in (18, 34, 50, 101)}
+        if backbone in depths:  # configured like the paper
+            return resnet_backbone(depths[backbone], **{k: v for k, v in default.items() if k != "depth"})
+        return backbone_from_preset(backbone)
     if isinstance(backbone, dict):  # serialised, from get_config
         return keras.saving.deserialize_keras_object(backbone)
     return backbone
@@ -50,8 +48,9 @@ class Segmenter(keras.Model):
     Args:
         num_classes: number of classes.
         backbone: a keras-hub `FeaturePyramidBackbone` (P2..P5), a name
-            `"resnet18|34|50|101"` (configured like the paper), or None for
-            the paper's default.
+            `"resnet18|34|50|101"` (configured like the paper), a keras-hub
+            preset name or folder (`backbone_from_preset`), or None for the
+            paper's default.
         head_kwargs: extra arguments of the head.
         mean, std: per-channel input normalisation.
         **kwargs: `keras.Model` arguments (`name`, `dtype`).

@@ -87,8 +87,8 @@ def test_bad_inputs(backbone):
     model = small("gai", backbone)
     with pytest.raises(ValueError, match="expected axis -1 of input shape to have value 3"):
         model(np.zeros((1, 64, 64, 4), "float32"))
-    with pytest.raises(ValueError, match="Unknown backbone name"):
-        GAISegmenter(num_classes=5, backbone="vgg16")
+    with pytest.raises(ValueError, match="Could not load the keras-hub backbone preset 'vgg_9000'"):
+        GAISegmenter(num_classes=5, backbone="vgg_9000")
     with pytest.raises(ValueError, match="no pyramid outputs"):
         GAISegmenter(num_classes=5, backbone=keras.Sequential([keras.Input((8, 8, 3))]))
 
@@ -118,6 +118,16 @@ def test_keras_file_from_another_backend(tmp_path):
     x = np.random.default_rng(0).uniform(0, 255, (1, 70, 100, 3)).astype("float32")
     # same weights, other kernels: equal to float32 rounding
     np.testing.assert_allclose(to_numpy(model(x)), np.load(tmp_path / "logits.npy"), rtol=1e-5, atol=1e-4)
+
+
+def test_keras_hub_backbone_preset_folder(tmp_path):
+    backbone = tiny_backbone()
+    backbone.save_to_preset(tmp_path / "hub_resnet")
+    model = FANetSegmenter(num_classes=3, backbone=str(tmp_path / "hub_resnet"),
+                           head_kwargs=SEGMENTERS["fanet"][1])
+    for ours, saved in zip(model.backbone.weights, backbone.weights):
+        np.testing.assert_array_equal(to_numpy(ours), to_numpy(saved))
+    assert tuple(model(images(batch=1, size=(64, 64))).shape) == (1, 64, 64, 3)
 
 
 def test_any_feature_pyramid_backbone():
