@@ -188,24 +188,41 @@ def write_preset(folder, config, metadata, model=None):
 
 
 def list_presets():
-    """Prints the built-in presets: class, dataset, classes, local weights.
+    """Prints the built-in presets: class, classes, parameters, GFLOPs, weights.
+
+    GFLOPs (2 per multiply-add) are at the dataset's usual input: 1024x2048
+    for Cityscapes, 512x512 for ADE20K. "weights" says where the weights are
+    found: the repository's `weights/`, the user cache, a download URL, or
+    none yet.
 
     Returns:
         The rows printed, as dicts.
     """
     rows = []
     for name, preset in sorted(BUILTIN_PRESETS.items()):
-        metadata = preset["metadata"]
-        cached = (cache_dir() / name / WEIGHTS_FILE).is_file()
-        local = (WEIGHTS_DIR / name / WEIGHTS_FILE).is_file()
+        folder = WEIGHTS_DIR / name
+        metadata = {**preset["metadata"]}
+        if (folder / METADATA_FILE).is_file():
+            metadata.update(_read_json(folder / METADATA_FILE))
+        if (folder / WEIGHTS_FILE).is_file():
+            weights = "repository"
+        elif (cache_dir() / name / WEIGHTS_FILE).is_file():
+            weights = "cache"
+        else:
+            weights = "download" if metadata.get("weights_url") else "none"
         rows.append({
             "name": name,
             "class": preset["class_name"],
-            "dataset": metadata["dataset"],
             "classes": metadata["num_classes"],
-            "weights": "repository" if local else "cache" if cached else "none",
+            "parameters": metadata.get("parameter_count"),
+            "gflops": metadata.get("gflops"),
+            "input": "x".join(map(str, metadata.get("gflops_input", []))),
+            "weights": weights,
         })
-    print(f"{'preset':<22} {'class':<16} {'dataset':<11} {'classes':>7}  weights")
+    print(f"{'preset':<22} {'class':<15} {'classes':>7} {'params':>8} {'GFLOPs':>8} {'at':>10}  weights")
     for row in rows:
-        print(f"{row['name']:<22} {row['class']:<16} {row['dataset']:<11} {row['classes']:>7}  {row['weights']}")
+        params = f"{row['parameters'] / 1e6:.2f}M" if row["parameters"] else "?"
+        gflops = f"{row['gflops']:.1f}" if row["gflops"] else "?"
+        print(f"{row['name']:<22} {row['class']:<15} {row['classes']:>7} {params:>8} {gflops:>8} "
+              f"{row['input']:>10}  {row['weights']}")
     return rows

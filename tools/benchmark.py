@@ -175,7 +175,7 @@ def _head_model(class_path, kwargs, levels):
     return model, features
 
 
-def _jax_flops(model, features):
+def jax_flops(model, features):
     import jax
 
     def forward(trainable, non_trainable, *inputs):
@@ -208,7 +208,7 @@ def run_heads(repeats):
         seconds = time_call(lambda: model.predict_on_batch(features), repeats, warmup=1)
         row = {"case": name, "ms": seconds * 1e3, "params": model.count_params()}
         if keras.backend.backend() == "jax":
-            row["gflops"] = _jax_flops(model, features) / 1e9
+            row["gflops"] = jax_flops(model, features) / 1e9
         rows.append(row)
     return rows
 
@@ -268,7 +268,7 @@ def run_models(repeats):
             row = {"case": f"{name} @ {size[0]}x{size[1]}", "ms": seconds * 1e3,
                    "params": model.count_params()}
             if keras.backend.backend() == "jax":
-                row["gflops"] = _jax_flops(model, [x]) / 1e9
+                row["gflops"] = jax_flops(model, [x]) / 1e9
             rows.append(row)
             keras.backend.clear_session()
     return rows

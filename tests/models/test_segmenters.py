@@ -116,8 +116,11 @@ def test_keras_file_from_another_backend(tmp_path):
     )
     model = keras.saving.load_model(tmp_path / "model.keras")
     x = np.random.default_rng(0).uniform(0, 255, (1, 70, 100, 3)).astype("float32")
-    # same weights, other kernels: equal to float32 rounding
-    np.testing.assert_allclose(to_numpy(model(x)), np.load(tmp_path / "logits.npy"), rtol=1e-5, atol=1e-4)
+    expected = np.load(tmp_path / "logits.npy")
+    # same weights, other kernels: equal up to float32 rounding of logits
+    # whose magnitude reaches a few hundred
+    scale = np.abs(expected).max()
+    np.testing.assert_allclose(to_numpy(model(x)), expected, rtol=0, atol=1e-5 * scale)
 
 
 def test_keras_hub_backbone_preset_folder(tmp_path):
