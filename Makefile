@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# the suite on all three backends, one process each
+# the suite on all three backends, one process each, two at a time
 test: $(STAMP)
-	$(PYTHON) tools/run_tests.py -q
+	$(PYTHON) tools/run_tests.py --jobs 2 -q
 
 # the slow tests as well
 test-large: $(STAMP)

@@ -49,10 +49,15 @@ def test_model_trained_under_this_backend_exports_via_tensorflow(tmp_path):
     model.compile(total_steps=10, warmup_steps=1)
     labels = np.random.default_rng(1).integers(0, 5, (2, *SIZE)).astype("int32")
     model.fit(np.random.default_rng(2).uniform(0, 255, (2, *SIZE, 3)), labels, epochs=1, verbose=0)
-    report = export_onnx(model, tmp_path / "m.onnx", SIZE)
-    assert report["converted_by"].startswith("tensorflow (subprocess") and report["max_abs_diff"] <= 1e-3
-    report = export_tflite(model, tmp_path / "m.tflite", SIZE, output="classes")
-    assert report["class_agreement"] >= 0.9999
+    # one format per backend (the subprocess path is the same for both):
+    # TFLite from jax, which has no TFLite path of its own; ONNX from torch
+    if BACKEND == "jax":
+        report = export_tflite(model, tmp_path / "m.tflite", SIZE, output="classes")
+        assert report["class_agreement"] >= 0.9999
+    else:
+        report = export_onnx(model, tmp_path / "m.onnx", SIZE)
+        assert report["max_abs_diff"] <= 1e-3 and report["class_agreement"] >= 0.9999
+    assert report["converted_by"].startswith("tensorflow (subprocess")
 
 
 @only_tensorflow

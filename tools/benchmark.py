@@ -24,9 +24,10 @@ PNGs, random scale, 1024x1024 crops, flip, jitter) next to the images per
 second of a `fanet_r18_cityscapes` training step on the same crops: which
 one is the bottleneck on this machine.
 
-`export`: the four families at 512x1024 (random weights): Keras
-`predict_on_batch` on each backend and, in the TensorFlow run, the exported
-ONNX file in onnxruntime and the TFLite file in its interpreter.
+`export`: the four families at 512x1024 and 1024x2048 (random weights):
+Keras `predict_on_batch` on each backend and, in the TensorFlow run, the
+exported ONNX file in onnxruntime and the TFLite file in its interpreter,
+with each file's size and the figures of its verification against Keras.
 """
 
 import argparse
@@ -321,11 +322,11 @@ def print_data_table(backend, rows, flops):
 
 
 EXPORT_PRESETS = ("fanet_r18_cityscapes", "gai_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
-EXPORT_SIZE = (512, 1024)
+EXPORT_SIZES = ((512, 1024), (1024, 2048))
 
 
 def run_export(repeats):
-    """Keras predict latency; on TensorFlow also the exported ONNX and TFLite files."""
+    """Keras predict latency; on TensorFlow also the exported ONNX and TFLite files and their check."""
     import tempfile
 
     import keras
@@ -337,31 +338,38 @@ def run_export(repeats):
     from keras_segup.export.tflite import tflite_runner
     from keras_segup.models import Segmenter
 
-    x = np.random.default_rng(0).uniform(0, 255, (1, *EXPORT_SIZE, 3)).astype("float32")
     rows = []
-    for name in EXPORT_PRESETS:
-        model = Segmenter.from_preset(name, load_weights=False)
-        rows.append({"case": f"{name} keras predict ({keras.backend.backend()})",
-                     "ms": time_call(lambda: model.predict_on_batch(x), repeats, warmup=1) * 1e3})
-        if keras.backend.backend() == "tensorflow":
-            with tempfile.TemporaryDirectory() as tmp:
-                for fmt, export, runner in (("onnx", export_onnx, onnx_runner),
-                                            ("tflite", export_tflite, tflite_runner)):
-                    path = f"{tmp}/model.{fmt}"
-                    export(model, path, EXPORT_SIZE)
-                    run = runner(path)
-                    label = "onnxruntime" if fmt == "onnx" else "TFLite interpreter"
-                    rows.append({"case": f"{name} {label}",
-                                 "ms": time_call(lambda: run(x), repeats, warmup=1) * 1e3})
-        keras.backend.clear_session()
+    for size in EXPORT_SIZES:
+        x = np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype("float32")
+        for name in EXPORT_PRESETS:
+            case = f"{name} @ {size[0]}x{size[1]}"
+            model = Segmenter.from_preset(name, load_weights=False)
+            rows.append({"case": case, "runtime": f"keras predict ({keras.backend.backend()})",
+                         "ms": time_call(lambda: model.predict_on_batch(x), repeats, warmup=1) * 1e3})
+            if keras.backend.backend() == "tensorflow":
+                with tempfile.TemporaryDirectory() as tmp:
+                    for fmt, export, runner, label in (
+                        ("onnx", export_onnx, onnx_runner, "onnxruntime"),
+                        ("tflite", export_tflite, tflite_runner, "TFLite interpreter"),
+                    ):
+                        report = export(model, f"{tmp}/model.{fmt}", size)
+                        run = runner(report["path"])
+                        rows.append({"case": case, "runtime": label, "mb": report["bytes"] / 2**20,
+                                     "max_abs_diff": report["max_abs_diff"],
+                                     "agreement": report["class_agreement"],
+                                     "ms": time_call(lambda: run(x), repeats, warmup=1) * 1e3})
+            keras.backend.clear_session()
     return rows
 
 
 def print_export_table(backend, rows, flops):
-    size = f"{EXPORT_SIZE[0]}x{EXPORT_SIZE[1]}"
-    print(f"\nexported vs Keras on {backend}, batch 1, {size}, float32 (median ms)")
+    print(f"\nexported vs Keras on {backend}, batch 1, float32, random weights (median ms; "
+          "export check: max abs logit difference, class-map agreement with Keras)")
     for row in rows:
-        print(f"{row['case']:<64} {row['ms']:9.1f}")
+        check = ""
+        if "agreement" in row:
+            check = f"  {row['mb']:6.1f} MB  {row['max_abs_diff']:.1e}  {100 * row['agreement']:.3f}%"
+        print(f"{row['case']:<34} {row['runtime']:<26} {row['ms']:9.1f}{check}")
 
 
 SUITES = {"ops": run_ops, "heads": run_heads, "models": run_models, "data": run_data, "export": run_export}
