@@ -87,11 +87,17 @@ def test_every_builtin_preset_is_listed_and_resolves(capsys):
             "ifa_r50_ade20k", "rsp_r50_ade20k"} <= names
     assert set(GAISegmenter.presets()) == {"gai_cityscapes"}
     rows = presets.list_presets()
-    assert "gai_cityscapes" in capsys.readouterr().out and len(rows) == len(names)
+    printed = capsys.readouterr().out
+    assert len(rows) == len(names)
+    for row in rows:  # every row printed with its parameters and GFLOPs
+        assert f"{row['parameters'] / 1e6:.2f}M" in printed and f"{row['gflops']:.1f}" in printed
+        assert row["weights"] in ("repository", "cache", "download", "none")
+    expected_input = {"cityscapes": [1024, 2048], "ade20k": [512, 512]}
     for name in names:
         _, config, metadata, _ = presets.resolve(name)
         assert metadata["num_classes"] == len(metadata["class_names"]) == len(metadata["palette"])
         assert metadata["parameter_count"] > 1e6
+        assert metadata["gflops"] > 10 and metadata["gflops_input"] == expected_input[metadata["dataset"]]
 
 
 @pytest.mark.parametrize("name", ["gai_cityscapes", "fanet_r18_cityscapes", "ifa_r50_cityscapes",
