@@ -13,7 +13,10 @@ Options: `--epochs`, `--out`.
 """
 
 import argparse
+import os
 from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up notices out of the demo
 
 import numpy as np
 from PIL import Image

@@ -1,3 +1,5 @@
+import warnings
+
 import keras
 from keras import ops
 
@@ -9,6 +11,12 @@ class GlobalContext(keras.layers.Layer):
     """Global-average context added to every position, then a 3x3 ConvBNReLU.
 
     GAI's context block on P5: `conv3x3(x + conv1x1(mean_hw(x)))`.
+
+    Train with at least 2 images per batch (per device): the 1x1 conv's
+    batch normalisation sees one value per channel and image, so a batch of
+    one has zero variance, and the moving statistics it leaves make
+    inference unstable (PyTorch refuses such a batch outright). Crop one
+    large frame into several images instead.
 
     Args:
         channels: channels of the input and output.
@@ -35,6 +43,13 @@ class GlobalContext(keras.layers.Layer):
         self.fuse_conv.build(input_shape)
 
     def call(self, inputs, training=None):
+        if training and inputs.shape[0] == 1:
+            warnings.warn(
+                f"{self.name}: training with 1 image per batch leaves unusable batch-norm "
+                "statistics in the global context branch; use batches of 2 or more "
+                "(crop large frames into several images).",
+                stacklevel=2,
+            )
         pooled = ops.mean(inputs, axis=(1, 2), keepdims=True)
         context = self.pool_conv(pooled, training=training)
         return self.fuse_conv(inputs + context, training=training)
