@@ -9,10 +9,12 @@ import pytest
 from keras_segup.export import ExportError
 from keras_segup.export import export_onnx
 from keras_segup.export import export_tflite
+from keras_segup.export.common import verify
 from keras_segup.export.onnx import onnx_runner
 from keras_segup.export.tflite import tflite_runner
 from tests.models.conftest import tiny_backbone
 from tests.models.test_segmenters import small
+from tests.test_case import to_numpy
 
 SIZE = (128, 256)
 BACKEND = keras.backend.backend()
@@ -71,6 +73,22 @@ def test_quantized_tflite(tmp_path):
     assert full["bytes"] < half["bytes"] * 2
     x = np.random.default_rng(3).uniform(0, 255, (1, *SIZE, 3)).astype("float32")
     assert tflite_runner(tmp_path / "i8.tflite")(x).dtype == np.int32
+
+
+@pytest.mark.parametrize("scale, passes", [(10.0, False), (1000.0, True)])
+def test_float32_logit_tolerance(scale, passes):
+    # 1e-3 for logits of trained magnitude; 1e-5 of the largest |logit| beyond 100
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(scale / 255.0)])
+    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+
+    def shifted(x):
+        return to_numpy(model.predict_on_batch(x)) + 2e-3
+
+    if passes:
+        assert verify(model, shifted, images, "logits", None)["class_agreement"] == 1.0
+    else:
+        with pytest.raises(ExportError, match="max abs logit difference 2.0.e-03"):
+            verify(model, shifted, images, "logits", None)
 
 
 @only_tensorflow
