@@ -28,6 +28,8 @@ one is the bottleneck on this machine.
 Keras `predict_on_batch` on each backend and, in the TensorFlow run, the
 exported ONNX file in onnxruntime and the TFLite file in its interpreter,
 with each file's size and the figures of its verification against Keras.
+`--presets` and `--sizes` narrow it (one process holds every exported
+graph of its run, so on a 24 GB machine run one preset at a time).
 """
 
 import argparse
@@ -323,6 +325,7 @@ def print_data_table(backend, rows, flops):
 
 EXPORT_PRESETS = ("fanet_r18_cityscapes", "gai_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
 EXPORT_SIZES = ((512, 1024), (1024, 2048))
+EXPORT_SELECTION = {"presets": EXPORT_PRESETS, "sizes": EXPORT_SIZES}  # --presets, --sizes
 
 
 def run_export(repeats):
@@ -340,9 +343,9 @@ def run_export(repeats):
     from keras_segup.models import Segmenter
 
     rows = []
-    for size in EXPORT_SIZES:
+    for size in EXPORT_SELECTION["sizes"]:
         x = np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype("float32")
-        for name in EXPORT_PRESETS:
+        for name in EXPORT_SELECTION["presets"]:
             case = f"{name} @ {size[0]}x{size[1]}"
             model = Segmenter.from_preset(name, load_weights=False)
             rows.append({"case": case, "runtime": f"keras predict ({keras.backend.backend()})",
@@ -397,8 +400,14 @@ def main():
     parser.add_argument("suite", choices=sorted(SUITES))
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--presets", default=",".join(EXPORT_PRESETS),
+                        help="export suite: presets to export (one process runs them all)")
+    parser.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in EXPORT_SIZES),
+                        help="export suite: input sizes, HxW,HxW")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    EXPORT_SELECTION["presets"] = tuple(args.presets.split(","))
+    EXPORT_SELECTION["sizes"] = tuple(tuple(int(n) for n in size.split("x")) for size in args.sizes.split(","))
 
     if args.child:  # one backend, in this process: print rows as JSON
         print("ROWS " + json.dumps(SUITES[args.suite](args.repeats)))
@@ -412,7 +421,8 @@ def main():
     # JAX first: its XLA cost analysis gives the FLOP counts for every table
     for backend in sorted(backends, key=lambda b: b != "jax"):
         out = subprocess.run(
-            [sys.executable, __file__, args.suite, "--child", f"--repeats={args.repeats}"],
+            [sys.executable, __file__, args.suite, "--child", f"--repeats={args.repeats}",
+             f"--presets={args.presets}", f"--sizes={args.sizes}"],
             env={**os.environ, "KERAS_BACKEND": backend},
             capture_output=True,
             text=True,
