@@ -63,7 +63,7 @@ def test_auxiliary_outputs(name):
 @pytest.mark.parametrize("name", sorted(HEADS))
 def test_mixed_precision(name, request):
     if keras.backend.backend() == "jax" and not request.config.getoption("--run-large"):
-        pytest.skip("on jax with --run-large: compiling every op in bfloat16 takes minutes")
+        pytest.skip("jax runs this only with --run-large: compiling every op in bfloat16 takes minutes")
     cls, kwargs, _ = HEADS[name]
     run_mixed_precision_test(cls, kwargs, features(batch=1), {"return_aux": True})
 
