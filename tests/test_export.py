@@ -45,6 +45,17 @@ def test_family_exports_to_both_formats(family, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.tflite"]
 
 
+@only_tensorflow
+def test_ifa_onnx_takes_any_size(tmp_path):
+    # traced at a static size, tf2onnx would fold IFA's positional encodings
+    # into constants that grow with the image (8 KB per stride-4 pixel)
+    model = small("ifa", tiny_backbone())
+    export_onnx(model, tmp_path / "m.onnx", SIZE)
+    run = onnx_runner(tmp_path / "m.onnx")
+    x = np.random.default_rng(0).uniform(0, 255, (1, 96, 160, 3)).astype("float32")
+    np.testing.assert_allclose(run(x), to_numpy(model.predict_on_batch(x)), atol=1e-4)
+
+
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="the round trip starts from jax or torch")
 def test_model_trained_under_this_backend_exports_via_tensorflow(tmp_path):
     model = small("fanet", tiny_backbone())

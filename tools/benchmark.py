@@ -1,7 +1,7 @@
 """Benchmarks for keras_segup, printed as tables.
 
 Usage:
-    python tools/benchmark.py ops|heads|models|data|export [--backends jax,torch,tensorflow] [--repeats N]
+    python tools/benchmark.py ops|heads|models|macs|data|export [--backends jax,torch,tensorflow] [--repeats N]
 
 Each backend runs in its own process; times are medians after warm-up.
 
@@ -18,6 +18,10 @@ next to a 2048^3 `keras.ops.matmul` measured in the same process.
 `models`: the Cityscapes presets (random weights) and keras-hub's
 DeepLabV3-R50 as the reference, at 512x1024 and 1024x2048: parameters,
 GFLOPs and `predict_on_batch` latency.
+
+`macs`: multiply-adds (XLA's cost analysis, JAX only, nothing is run) of
+RSP-R101 against an output-stride-8 DeepLabV3-R101 at 1024x2048, the
+RSP paper's comparison.
 
 `data`: images per second of the Cityscapes training pipeline (1024x2048
 PNGs, random scale, 1024x1024 crops, flip, jitter) next to the images per
@@ -285,6 +289,58 @@ def print_models_table(backend, rows, flops):
         print(f"{row['case']:<52} {row['params'] / 1e6:8.2f}M {gflops:8.1f} {row['ms']:9.1f}")
 
 
+def _deeplab_v3_r101_os8():
+    """DeepLabV3-R101 at output stride 8, as the papers compare against.
+
+    The same deep-stem ResNet-101 as RSP-R101 with stride 1 in its last two
+    stages (a dilated ResNet computes exactly as many multiply-adds as this
+    one: dilation moves the taps, not their number), ASPP with 256 channels
+    on the stride-8 P5 and the classifier. Only for counting operations.
+    """
+    import keras_hub
+
+    from keras_segup.backbones import resnet_backbone
+
+    reference = resnet_backbone(101, deep_stem=True)
+    config = {**reference.get_config(), "stackwise_num_strides": [1, 2, 1, 1]}
+    backbone = keras_hub.models.DeepLabV3Backbone(
+        image_encoder=type(reference).from_config(config),
+        spatial_pyramid_pooling_key="P5",
+        upsampling_size=8,
+        dilation_rates=[12, 24, 36],
+    )
+    return keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=19)
+
+
+def run_macs(repeats):
+    import keras
+    import numpy as np
+
+    from keras_segup.models import Segmenter
+
+    if keras.backend.backend() != "jax":
+        return []
+    x = np.zeros((1, *IMAGE_SIZE, 3), "float32")
+    rows = []
+    for name, build in (
+        ("rsp_r101_cityscapes", lambda: Segmenter.from_preset("rsp_r101_cityscapes", load_weights=False)),
+        ("DeepLabV3-R101, output stride 8", _deeplab_v3_r101_os8),
+    ):
+        model = build()
+        rows.append({"case": name, "params": model.count_params(), "gmacs": jax_flops(model, [x]) / 2e9})
+        keras.backend.clear_session()
+    return rows
+
+
+def print_macs_table(backend, rows, flops):
+    if not rows:
+        return
+    print(f"\nmultiply-adds at {IMAGE_SIZE[0]}x{IMAGE_SIZE[1]}, batch 1 (XLA cost analysis / 2)")
+    for row in rows:
+        print(f"{row['case']:<36} {row['params'] / 1e6:8.2f}M {row['gmacs']:9.1f} GMACs "
+              f"{row['gmacs'] / rows[-1]['gmacs']:7.1%}")
+
+
 DATA_SIZE, DATA_CROP, DATA_IMAGES, TRAIN_BATCH = (1024, 2048), (1024, 1024), 12, 2
 
 
@@ -385,11 +441,13 @@ def print_export_table(backend, rows, flops):
         print(f"{row['case']:<34} {row['runtime']:<26} {row['ms']:9.1f}{check}")
 
 
-SUITES = {"ops": run_ops, "heads": run_heads, "models": run_models, "data": run_data, "export": run_export}
+SUITES = {"ops": run_ops, "heads": run_heads, "models": run_models, "macs": run_macs, "data": run_data,
+          "export": run_export}
 PRINTERS = {
     "ops": print_ops_table,
     "heads": print_heads_table,
     "models": print_models_table,
+    "macs": print_macs_table,
     "data": print_data_table,
     "export": print_export_table,
 }

@@ -44,8 +44,10 @@ def check_common(input_size, output):
     return height, width
 
 
-def serving_function(model, input_size, output):
+def serving_function(model, input_size, output, dynamic_size=False):
     """A `tf.function` of (1, H, W, 3) float32 pixels -> logits or int32 classes.
+
+    With `dynamic_size` it is traced for any H and W, not `input_size`.
 
     Needs the TensorFlow backend. Classes use `top_k`, not `argmax`, whose
     float Bitcast breaks TFLite and tf2onnx; the gathers are traced in their
@@ -53,7 +55,9 @@ def serving_function(model, input_size, output):
     """
     import tensorflow as tf
 
-    @tf.function(input_signature=[tf.TensorSpec((1, *input_size, 3), tf.float32, name="images")])
+    size = (None, None) if dynamic_size else input_size
+
+    @tf.function(input_signature=[tf.TensorSpec((1, *size, 3), tf.float32, name="images")])
     def serve(images):
         with portable():  # plain TF ops, no nested XLA functions
             logits = tf.cast(model(images, training=False), tf.float32)

@@ -18,7 +18,8 @@ def convert_onnx(model, destination, options):
     from keras.src.export.tf2onnx_lib import patch_tf2onnx
 
     patch_tf2onnx()  # tf2onnx 1.17 under numpy 2
-    serve = serving_function(model, options["input_size"], options["output"])
+    serve = serving_function(model, options["input_size"], options["output"],
+                             getattr(model, "onnx_dynamic_size", False))
     try:
         tf2onnx.convert.from_function(
             serve, input_signature=serve.input_signature, opset=options["opset"], output_path=str(destination)
@@ -47,10 +48,10 @@ def export_onnx(model, path, input_size, opset=17, output="logits"):
     Works from any backend: the graph is traced under TensorFlow and
     converted with tf2onnx (in a subprocess when the model lives under JAX
     or torch). The file takes raw RGB pixels (1, H, W, 3) float32 in 0..255
-    and returns logits (1, H, W, C) or an int32 class map (1, H, W). It
-    passes `onnx.checker` and must match Keras in onnxruntime (logits
-    within 1e-3, 99.99% identical class pixels); otherwise no file is
-    written.
+    and returns logits (1, H, W, C) or an int32 class map (1, H, W); IFA
+    files take any H and W (`Segmenter.onnx_dynamic_size`). It passes
+    `onnx.checker` and must match Keras in onnxruntime (logits within
+    1e-3, 99.99% identical class pixels); otherwise no file is written.
 
     Args:
         model: a segmenter (any backend).

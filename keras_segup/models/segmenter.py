@@ -43,7 +43,8 @@ class Segmenter(keras.Model):
 
     Subclasses set `head_class`, `default_backbone` (kwargs of
     `keras_segup.backbones.resnet_backbone`), `align_corners` of the final
-    upsampling and `aux_loss_weights`.
+    upsampling and `aux_loss_weights`; `onnx_dynamic_size` makes ONNX
+    export trace any height and width instead of the requested size.
 
     Args:
         num_classes: number of classes.
@@ -60,6 +61,7 @@ class Segmenter(keras.Model):
     default_backbone = {}
     align_corners = False
     aux_loss_weights = ()
+    onnx_dynamic_size = False
 
     def __init__(
         self,
