@@ -294,22 +294,23 @@ def _deeplab_v3_r101_os8():
 
     The same deep-stem ResNet-101 as RSP-R101 with stride 1 in its last two
     stages (a dilated ResNet computes exactly as many multiply-adds as this
-    one: dilation moves the taps, not their number), ASPP with 256 channels
-    on the stride-8 P5 and the classifier. Only for counting operations.
+    one: dilation moves the taps, not their number), keras-hub's ASPP
+    (256 channels, image pooling, 1x1 projection) on the stride-8 P5, a 1x1
+    classifier and bilinear upsampling. keras-hub's own DeepLabV3 assumes a
+    stride-32 P5, so it is assembled here. Only for counting operations.
     """
-    import keras_hub
+    import keras
+    from keras_hub.src.models.deeplab_v3.deeplab_v3_layers import SpatialPyramidPooling
 
     from keras_segup.backbones import resnet_backbone
+    from keras_segup.backbones.resnet import pyramid_extractor
 
     reference = resnet_backbone(101, deep_stem=True)
-    config = {**reference.get_config(), "stackwise_num_strides": [1, 2, 1, 1]}
-    backbone = keras_hub.models.DeepLabV3Backbone(
-        image_encoder=type(reference).from_config(config),
-        spatial_pyramid_pooling_key="P5",
-        upsampling_size=8,
-        dilation_rates=[12, 24, 36],
-    )
-    return keras_hub.models.DeepLabV3ImageSegmenter(backbone=backbone, num_classes=19)
+    backbone = type(reference).from_config({**reference.get_config(), "stackwise_num_strides": [1, 2, 1, 1]})
+    images = keras.Input((None, None, 3))
+    p5 = pyramid_extractor(backbone)(images)[3]
+    logits = keras.layers.Conv2D(19, 1)(SpatialPyramidPooling(dilation_rates=[12, 24, 36])(p5))
+    return keras.Model(images, keras.layers.UpSampling2D(8, interpolation="bilinear")(logits))
 
 
 def run_macs(repeats):
@@ -327,6 +328,7 @@ def run_macs(repeats):
         ("DeepLabV3-R101, output stride 8", _deeplab_v3_r101_os8),
     ):
         model = build()
+        model(x[:, :64, :64])  # builds it
         rows.append({"case": name, "params": model.count_params(), "gmacs": jax_flops(model, [x]) / 2e9})
         keras.backend.clear_session()
     return rows
