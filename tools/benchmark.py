@@ -389,6 +389,7 @@ EXPORT_SELECTION = {"presets": EXPORT_PRESETS, "sizes": EXPORT_SIZES}  # --prese
 def run_export(repeats):
     """Keras predict latency; on TensorFlow also the exported ONNX and TFLite files and their check."""
     import tempfile
+    from functools import partial
 
     import keras
     import numpy as np
@@ -405,6 +406,7 @@ def run_export(repeats):
         x = np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype("float32")
         for name in EXPORT_SELECTION["presets"]:
             case = f"{name} @ {size[0]}x{size[1]}"
+            keras.utils.set_random_seed(0)  # the same random weights in every run
             model = Segmenter.from_preset(name, load_weights=False)
             rows.append({"case": case, "runtime": f"keras predict ({keras.backend.backend()})",
                          "ms": time_call(lambda: model.predict_on_batch(x), repeats, warmup=1) * 1e3})
@@ -412,7 +414,8 @@ def run_export(repeats):
                 with tempfile.TemporaryDirectory() as tmp:
                     for fmt, export, runner, label in (
                         ("onnx", export_onnx, onnx_runner, "onnxruntime"),
-                        ("tflite", export_tflite, tflite_runner, "TFLite interpreter"),
+                        ("tflite", export_tflite, partial(tflite_runner, num_threads=os.cpu_count()),
+                         f"TFLite ({os.cpu_count()} threads)"),
                     ):
                         try:
                             report = export(model, f"{tmp}/model.{fmt}", size)

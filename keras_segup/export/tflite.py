@@ -1,6 +1,5 @@
 """TFLite (LiteRT) export: float32, float16 or full-integer int8, builtin ops only."""
 
-import os
 import warnings
 
 import numpy as np
@@ -41,9 +40,13 @@ def convert_tflite(model, destination, options):
         handle.write(flatbuffer)
 
 
-def tflite_runner(path):
-    """`run(images) -> output` with the TFLite interpreter for a `.tflite` file,
-    on all CPU cores (the interpreter's default is one thread).
+def tflite_runner(path, num_threads=None):
+    """`run(images) -> output` with the TFLite interpreter for a `.tflite` file.
+
+    Args:
+        path: the `.tflite` file.
+        num_threads: interpreter threads; None keeps its default, one thread,
+            which the export check uses (threads change the float32 sums).
 
     Raises:
         ExportError: if the file uses non-builtin (Flex) ops.
@@ -52,7 +55,7 @@ def tflite_runner(path):
 
     with warnings.catch_warnings():  # tf.lite.Interpreter announces LiteRT's own package
         warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=os.cpu_count())
+        interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
     flex = sorted({op["op_name"] for op in interpreter._get_ops_details() if op["op_name"].startswith("Flex")})
     if flex:
         raise ExportError(f"The TFLite file needs select TF ops {flex}; it must use builtins only.")
