@@ -28,7 +28,8 @@ PNGs, random scale, 1024x1024 crops, flip, jitter) next to the images per
 second of a `fanet_r18_cityscapes` training step on the same crops: which
 one is the bottleneck on this machine.
 
-`export`: the four families at 512x1024 and 1024x2048 (random weights):
+`export`: the four families at 512x1024 and 1024x2048 (random weights,
+batch-norm statistics calibrated on two synthetic scenes):
 Keras `predict_on_batch` on each backend and, in the TensorFlow run, the
 exported ONNX file in onnxruntime and the TFLite file in its interpreter,
 with each file's size and the figures of its verification against Keras.
@@ -386,6 +387,25 @@ EXPORT_SIZES = ((512, 1024), (1024, 2048))
 EXPORT_SELECTION = {"presets": EXPORT_PRESETS, "sizes": EXPORT_SIZES}  # --presets, --sizes
 
 
+def _calibrate_batch_norm(model, size=(512, 1024)):
+    """Sets every batch norm's statistics to those of two synthetic street
+    scenes, so that random weights give activations and logits of a trained
+    network's scale (untrained FANet's logits otherwise reach thousands)."""
+    import keras
+    import numpy as np
+
+    from keras_segup.data.synthetic import scene
+
+    images = np.stack([scene(size, seed=seed)[0] for seed in (1, 2)]).astype("float32")
+    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in norms]
+    for layer in norms:
+        layer.momentum = 0.0  # moving statistics := this batch's
+    model(images, training=True)
+    for layer, momentum in zip(norms, momenta):
+        layer.momentum = momentum
+
+
 def run_export(repeats):
     """Keras predict latency; on TensorFlow also the exported ONNX and TFLite files and their check."""
     import tempfile
@@ -408,6 +428,7 @@ def run_export(repeats):
             case = f"{name} @ {size[0]}x{size[1]}"
             keras.utils.set_random_seed(0)  # the same random weights in every run
             model = Segmenter.from_preset(name, load_weights=False)
+            _calibrate_batch_norm(model)
             rows.append({"case": case, "runtime": f"keras predict ({keras.backend.backend()})",
                          "ms": time_call(lambda: model.predict_on_batch(x), repeats, warmup=1) * 1e3})
             if keras.backend.backend() == "tensorflow":
