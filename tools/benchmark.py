@@ -388,19 +388,26 @@ EXPORT_SELECTION = {"presets": EXPORT_PRESETS, "sizes": EXPORT_SIZES}  # --prese
 
 
 def _calibrate_batch_norm(model, size=(512, 1024)):
-    """Sets every batch norm's statistics to those of two synthetic street
+    """Sets the batch norms' statistics to those of two synthetic street
     scenes, so that random weights give activations and logits of a trained
-    network's scale (untrained FANet's logits otherwise reach thousands)."""
+    network's scale (untrained FANet's logits otherwise reach thousands).
+
+    `GlobalContext`'s norm of pooled 1x1 maps keeps its initial statistics:
+    two images' variance is no estimate of it.
+    """
     import keras
     import numpy as np
 
     from keras_segup.data.synthetic import scene
+    from keras_segup.layers.global_context import GlobalContext
 
     images = np.stack([scene(size, seed=seed)[0] for seed in (1, 2)]).astype("float32")
+    pooled = {id(norm) for context in model._flatten_layers() if isinstance(context, GlobalContext)
+              for norm in context._flatten_layers()}
     norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
     momenta = [layer.momentum for layer in norms]
-    for layer in norms:
-        layer.momentum = 0.0  # moving statistics := this batch's
+    for layer in norms:  # 0: statistics := this batch's; 1: unchanged
+        layer.momentum = 1.0 if id(layer) in pooled else 0.0
     model(images, training=True)
     for layer, momentum in zip(norms, momenta):
         layer.momentum = momentum
@@ -412,8 +419,8 @@ def run_export(repeats):
     from functools import partial
 
     import keras
-    import numpy as np
 
+    from keras_segup.data.synthetic import scene
     from keras_segup.export import ExportError
     from keras_segup.export import export_onnx
     from keras_segup.export import export_tflite
@@ -423,7 +430,7 @@ def run_export(repeats):
 
     rows = []
     for size in EXPORT_SELECTION["sizes"]:
-        x = np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype("float32")
+        x = scene(size, seed=0)[0][None].astype("float32")
         for name in EXPORT_SELECTION["presets"]:
             case = f"{name} @ {size[0]}x{size[1]}"
             keras.utils.set_random_seed(0)  # the same random weights in every run
