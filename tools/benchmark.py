@@ -29,7 +29,7 @@ second of a `fanet_r18_cityscapes` training step on the same crops: which
 one is the bottleneck on this machine.
 
 `export`: the four families at 512x1024 and 1024x2048 (random weights,
-batch-norm statistics calibrated on two synthetic scenes):
+batch-norm statistics calibrated on two synthetic scenes; a third is the input):
 Keras `predict_on_batch` on each backend and, in the TensorFlow run, the
 exported ONNX file in onnxruntime and the TFLite file in its interpreter,
 with each file's size and the figures of its verification against Keras.
