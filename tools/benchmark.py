@@ -17,7 +17,8 @@ next to a 2048^3 `keras.ops.matmul` measured in the same process.
 
 `models`: the Cityscapes presets (random weights) and keras-hub's
 DeepLabV3-R50 as the reference, at 512x1024 and 1024x2048: parameters,
-GFLOPs and `predict_on_batch` latency.
+GFLOPs and `predict_on_batch` latency; `--presets` and `--sizes` pick
+others.
 
 `macs`: multiply-adds (XLA's cost analysis, JAX only, nothing is run) of
 RSP-R101 against an output-stride-8 DeepLabV3-R101 at 1024x2048, the
@@ -237,8 +238,9 @@ def print_heads_table(backend, rows, flops):
         )
 
 
+SIZES = ((512, 1024), (1024, 2048))
+SELECTION = {"presets": (), "sizes": SIZES}  # --presets (empty: the suite's own), --sizes
 MODEL_PRESETS = ("gai_cityscapes", "fanet_r18_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
-MODEL_SIZES = ((512, 1024), (1024, 2048))
 
 
 def _deeplab_v3_r50():
@@ -263,11 +265,12 @@ def run_models(repeats):
     from keras_segup.models import Segmenter
 
     builders = {name: (lambda n=name: Segmenter.from_preset(n, load_weights=False))
-                for name in MODEL_PRESETS}
-    builders["keras-hub DeepLabV3-R50 (ASPP on P5)"] = _deeplab_v3_r50
+                for name in SELECTION["presets"] or MODEL_PRESETS}
+    if not SELECTION["presets"]:
+        builders["keras-hub DeepLabV3-R50 (ASPP on P5)"] = _deeplab_v3_r50
     rows = []
     for name, build in builders.items():
-        for size in MODEL_SIZES:
+        for size in SELECTION["sizes"]:
             # a fresh model per size: one static-shape trace each (keras-hub's
             # DeepLabV3 fails once TensorFlow relaxes a retrace to None sizes)
             model = build()
@@ -383,8 +386,6 @@ def print_data_table(backend, rows, flops):
 
 
 EXPORT_PRESETS = ("fanet_r18_cityscapes", "gai_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
-EXPORT_SIZES = ((512, 1024), (1024, 2048))
-EXPORT_SELECTION = {"presets": EXPORT_PRESETS, "sizes": EXPORT_SIZES}  # --presets, --sizes
 
 
 def _calibrate_batch_norm(model, size=(512, 1024)):
@@ -429,9 +430,9 @@ def run_export(repeats):
     from keras_segup.models import Segmenter
 
     rows = []
-    for size in EXPORT_SELECTION["sizes"]:
+    for size in SELECTION["sizes"]:
         x = scene(size, seed=0)[0][None].astype("float32")
-        for name in EXPORT_SELECTION["presets"]:
+        for name in SELECTION["presets"] or EXPORT_PRESETS:
             case = f"{name} @ {size[0]}x{size[1]}"
             keras.utils.set_random_seed(0)  # the same random weights in every run
             model = Segmenter.from_preset(name, load_weights=False)
@@ -491,14 +492,15 @@ def main():
     parser.add_argument("suite", choices=sorted(SUITES))
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--repeats", type=int, default=10)
-    parser.add_argument("--presets", default=",".join(EXPORT_PRESETS),
-                        help="export suite: presets to export (one process runs them all)")
-    parser.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in EXPORT_SIZES),
-                        help="export suite: input sizes, HxW,HxW")
+    parser.add_argument("--presets", default="",
+                        help="models and export suites: presets, NAME,NAME (default: the four Cityscapes "
+                             "families; models adds keras-hub's DeepLabV3-R50 then)")
+    parser.add_argument("--sizes", default=",".join(f"{h}x{w}" for h, w in SIZES),
+                        help="models and export suites: input sizes, HxW,HxW")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    EXPORT_SELECTION["presets"] = tuple(args.presets.split(","))
-    EXPORT_SELECTION["sizes"] = tuple(tuple(int(n) for n in size.split("x")) for size in args.sizes.split(","))
+    SELECTION["presets"] = tuple(filter(None, args.presets.split(",")))
+    SELECTION["sizes"] = tuple(tuple(int(n) for n in size.split("x")) for size in args.sizes.split(","))
 
     if args.child:  # one backend, in this process: print rows as JSON
         print("ROWS " + json.dumps(SUITES[args.suite](args.repeats)))
