@@ -240,7 +240,7 @@ def print_heads_table(backend, rows, flops):
 
 SIZES = ((512, 1024), (1024, 2048))
 SELECTION = {"presets": (), "sizes": SIZES}  # --presets (empty: the suite's own), --sizes
-MODEL_PRESETS = ("gai_cityscapes", "fanet_r18_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
+FAMILY_PRESETS = ("gai_cityscapes", "fanet_r18_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
 
 
 def _deeplab_v3_r50():
@@ -265,7 +265,7 @@ def run_models(repeats):
     from keras_segup.models import Segmenter
 
     builders = {name: (lambda n=name: Segmenter.from_preset(n, load_weights=False))
-                for name in SELECTION["presets"] or MODEL_PRESETS}
+                for name in SELECTION["presets"] or FAMILY_PRESETS}
     if not SELECTION["presets"]:
         builders["keras-hub DeepLabV3-R50 (ASPP on P5)"] = _deeplab_v3_r50
     rows = []
@@ -385,9 +385,6 @@ def print_data_table(backend, rows, flops):
     print(f"{'pipeline / training step ratio':<64} {rows[0]['images_per_s'] / rows[1]['images_per_s']:8.1f}x")
 
 
-EXPORT_PRESETS = ("fanet_r18_cityscapes", "gai_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes")
-
-
 def _calibrate_batch_norm(model, size=(512, 1024)):
     """Sets the batch norms' statistics to those of two synthetic street
     scenes, so that random weights give activations and logits of a trained
@@ -432,7 +429,7 @@ def run_export(repeats):
     rows = []
     for size in SELECTION["sizes"]:
         x = scene(size, seed=0)[0][None].astype("float32")
-        for name in SELECTION["presets"] or EXPORT_PRESETS:
+        for name in SELECTION["presets"] or FAMILY_PRESETS:
             case = f"{name} @ {size[0]}x{size[1]}"
             keras.utils.set_random_seed(0)  # the same random weights in every run
             model = Segmenter.from_preset(name, load_weights=False)
