@@ -27,8 +27,8 @@ class IFASegmenter(Segmenter):
     align_corners = True
     aux_loss_weights = (0.4,)
     # traced with a static size, tf2onnx folds the positional encodings into
-    # constants of 8 KB per stride-4 pixel (256 MB at 512x1024, and 24 GB of
-    # memory while converting); the ONNX graph takes any height and width
+    # constants of 8 KB per stride-4 pixel (and ran out of 24 GB converting
+    # at 512x1024); the ONNX graph takes any height and width
     onnx_dynamic_size = True
 
     def call(self, images, training=None, output_size=None):
