@@ -7,6 +7,8 @@ from keras_segup import ops as segup_ops
 from keras_segup.layers.sampling import nearest_cell_features
 from keras_segup.layers.validation import check_inputs
 
+MAX_SCALE = 100.0  # the cosine logits' temperature bound, as Swin Transformer V2
+
 
 @keras.saving.register_keras_serializable(package="keras_segup")
 class RelationalSemanticsExtractor(keras.layers.Layer):
@@ -24,19 +26,26 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
       cell centre (`keras_segup.ops.nearest_cell`), so any size ratio works.
     - region: the `k x k` window around it (`keras_segup.ops.extract_windows`);
       positions outside the map are masked out of the softmax.
-    - relation: scaled dot product per head plus a learned embedding of the
-      relative offset (one scalar per offset and head, initialised to 0),
-      softmax over the region:
+    - relation: scaled cosine similarity per head (as Swin Transformer V2)
+      plus a learned embedding of the relative offset (one scalar per offset
+      and head, initialised to 0), softmax over the region:
 
-          a[n] = softmax_n(<q_g, k_g[n]> / sqrt(d_g) + e_g[n])
+          a[n] = softmax_n(s_g cos(q_g, k_g[n]) + e_g[n])
           out_g = sum_n a[n] v_g[n]
 
-    Logits and softmax run in float32 under mixed precision.
+      `s_g = exp(min(log_scale_g, log 100))` is learned per head, starting
+      at `initial_scale`. Bounded logits keep the softmax's sensitivity
+      independent of the feature scale: with dot products, logits grow
+      with the square of the features, and float32 rounding was amplified
+      about 10x through the three propagators of the RSP head.
+
+    Normalisation, logits and softmax run in float32 under mixed precision.
 
     Args:
         key_channels: channels of queries and keys (split over the heads).
         num_heads: relation heads; the value channels are split likewise.
         kernel_size: odd region size `k`.
+        initial_scale: initial temperature `s_g` of the cosine logits.
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -53,7 +62,7 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
     (1, 33, 49, 128)
     """
 
-    def __init__(self, key_channels=32, num_heads=4, kernel_size=3, **kwargs):
+    def __init__(self, key_channels=32, num_heads=4, kernel_size=3, initial_scale=10.0, **kwargs):
         super().__init__(**kwargs)
         if key_channels % num_heads:
             raise ValueError(
@@ -62,9 +71,12 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
             )
         if kernel_size < 1 or kernel_size % 2 == 0:
             raise ValueError(f"`kernel_size` must be an odd int >= 1; got {kernel_size}.")
+        if not 0 < initial_scale <= MAX_SCALE:
+            raise ValueError(f"`initial_scale` must be in (0, {MAX_SCALE}]; got {initial_scale}.")
         self.key_channels = key_channels
         self.num_heads = num_heads
         self.kernel_size = kernel_size
+        self.initial_scale = initial_scale
         dtype = self.dtype_policy
         self.query_conv = keras.layers.Conv2D(key_channels, 1, dtype=dtype, name="query_conv")
         self.key_conv = keras.layers.Conv2D(key_channels, 1, dtype=dtype, name="key_conv")
@@ -88,6 +100,11 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
             shape=(self.kernel_size**2, self.num_heads),
             initializer="zeros",
         )
+        self.log_scale = self.add_weight(
+            name="log_scale",
+            shape=(self.num_heads,),
+            initializer=keras.initializers.Constant(math.log(self.initial_scale)),
+        )
         self.input_spec = [
             keras.InputSpec(ndim=4, axes={-1: low[-1]}),
             keras.InputSpec(ndim=4, axes={-1: high[-1]}),
@@ -95,39 +112,46 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
 
     def call(self, inputs):
         low, high = inputs
-        query = self.query_conv(low)
-        key = self.key_conv(high)
-        value = self.value_conv(high)
         batch, height, width, _ = ops.shape(low)
-        value_channels = value.shape[-1]
         heads, regions = self.num_heads, self.kernel_size**2
+        head_dim = self.key_channels // heads
+        query = self._unit_heads(self.query_conv(low))
+        key = ops.reshape(self._unit_heads(self.key_conv(high)), (*ops.shape(high)[:3], -1))
+        value = self.value_conv(high)
+        value_channels = value.shape[-1]
         # a ones channel marks positions inside the map once zero-padded
-        packed = ops.concatenate([key, value, ops.ones_like(key[..., :1])], axis=-1)
+        packed = ops.concatenate(
+            [ops.cast(key, value.dtype), value, ops.ones_like(value[..., :1])], axis=-1
+        )
         windows = segup_ops.extract_windows(packed, self.kernel_size)
         windows = ops.reshape(windows, (*ops.shape(windows)[:3], -1))
         windows = nearest_cell_features(windows, (height, width))
         windows = ops.reshape(windows, (batch, height, width, regions, -1))
-        key_windows = windows[..., : self.key_channels]
-        value_windows = windows[..., self.key_channels : -1]
-        inside = windows[..., -1:]  # (B, H, W, k*k, 1)
-
-        head_dim = self.key_channels // heads
-        query = ops.reshape(ops.cast(query, "float32"), (batch, height, width, heads, head_dim))
         key_windows = ops.reshape(
-            ops.cast(key_windows, "float32"), (batch, height, width, regions, heads, head_dim)
+            ops.cast(windows[..., : self.key_channels], "float32"),
+            (batch, height, width, regions, heads, head_dim),
         )
-        # products and sums over the small region/channel axes, not a rank-6
-        # batched matmul, which TFLite's BATCH_MATMUL (rank <= 5) cannot run
-        logits = ops.sum(query[:, :, :, None] * key_windows, axis=-1)  # (B, H, W, k*k, G)
-        logits = logits / math.sqrt(head_dim) + ops.cast(self.position_embedding, "float32")
-        logits = ops.where(inside > 0, logits, float("-inf"))
-        attention = ops.cast(ops.softmax(logits, axis=3), value.dtype)
         value_windows = ops.reshape(
-            value_windows,
+            windows[..., self.key_channels : -1],
             (batch, height, width, regions, heads, value_channels // heads),
         )
+        inside = windows[..., -1:]  # (B, H, W, k*k, 1)
+
+        # products and sums over the small region/channel axes, not a rank-6
+        # batched matmul, which TFLite's BATCH_MATMUL (rank <= 5) cannot run
+        cosine = ops.sum(query[:, :, :, None] * key_windows, axis=-1)  # (B, H, W, k*k, G)
+        scale = ops.exp(ops.minimum(ops.cast(self.log_scale, "float32"), math.log(MAX_SCALE)))
+        logits = cosine * scale + ops.cast(self.position_embedding, "float32")
+        logits = ops.where(inside > 0, logits, float("-inf"))
+        attention = ops.cast(ops.softmax(logits, axis=3), value.dtype)
         context = ops.sum(attention[..., None] * value_windows, axis=3)  # (B, H, W, G, C/G)
         return ops.reshape(context, (batch, height, width, value_channels))
+
+    def _unit_heads(self, x):
+        """(B, H, W, G*d) -> (B, H, W, G, d) in float32, unit length per head."""
+        x = ops.cast(x, "float32")
+        x = ops.reshape(x, (*ops.shape(x)[:3], self.num_heads, -1))
+        return x * ops.rsqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), 1e-12))
 
     def compute_output_shape(self, input_shape):
         low, high = input_shape
@@ -139,4 +163,5 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
             "key_channels": self.key_channels,
             "num_heads": self.num_heads,
             "kernel_size": self.kernel_size,
+            "initial_scale": self.initial_scale,
         }

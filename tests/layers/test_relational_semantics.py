@@ -17,6 +17,7 @@ def loop_rse(layer, low, high):
 
     q, k, v = conv(low, layer.query_conv), conv(high, layer.key_conv), conv(high, layer.value_conv)
     embedding = to_numpy(layer.position_embedding)
+    scale = np.minimum(np.exp(to_numpy(layer.log_scale)), 100.0)
     heads, ksize = layer.num_heads, layer.kernel_size
     dk, dv = q.shape[-1] // heads, v.shape[-1] // heads
     batch, height, width, _ = low.shape
@@ -33,8 +34,10 @@ def loop_rse(layer, low, high):
                         y = cy + n // ksize - ksize // 2
                         x = cx + n % ksize - ksize // 2
                         if 0 <= y < in_h and 0 <= x < in_w:
+                            query = q[b, i, j, g * dk : (g + 1) * dk]
                             key = k[b, y, x, g * dk : (g + 1) * dk]
-                            logits.append(q[b, i, j, g * dk : (g + 1) * dk] @ key / np.sqrt(dk) + embedding[n, g])
+                            cosine = query @ key / np.linalg.norm(query) / np.linalg.norm(key)
+                            logits.append(scale[g] * cosine + embedding[n, g])
                             values.append(v[b, y, x, g * dv : (g + 1) * dv])
                     weights = np.exp(np.array(logits) - max(logits))
                     weights /= weights.sum()
@@ -50,6 +53,7 @@ def test_matches_loop_implementation(low_size, high_size):
     layer([low, high])
     rng = np.random.default_rng(2)
     layer.position_embedding.assign(rng.normal(size=(9, 2)).astype("float32"))
+    layer.log_scale.assign(np.log([3.0, 300.0]).astype("float32"))  # the second is capped at 100
     np.testing.assert_allclose(to_numpy(layer([low, high])), loop_rse(layer, low, high), atol=1e-4)
 
 
@@ -72,6 +76,8 @@ def test_bad_config_and_inputs():
         RelationalSemanticsExtractor(key_channels=6, num_heads=4)
     with pytest.raises(ValueError, match="`kernel_size` must be an odd int"):
         RelationalSemanticsExtractor(kernel_size=4)
+    with pytest.raises(ValueError, match="`initial_scale` must be in"):
+        RelationalSemanticsExtractor(initial_scale=0)
     with pytest.raises(ValueError, match="divisible by `num_heads`"):
         RelationalSemanticsExtractor(8, num_heads=4)([np.ones((1, 4, 4, 8), "float32"), np.ones((1, 2, 2, 6), "float32")])
     with pytest.raises(ValueError, match="takes a list of 2 tensors"):
