@@ -170,6 +170,19 @@ class Segmenter(keras.Model):
         self.segmentation_loss = loss
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
+    def get_compile_config(self):
+        """`compile`'s optimizer and metrics plus the segmentation loss, for `.keras` files."""
+        config = super().get_compile_config()
+        if config and self.segmentation_loss is not None:
+            config["loss"] = keras.saving.serialize_keras_object(self.segmentation_loss)
+        return config
+
+    def compile_from_config(self, config):
+        """Compiles a loaded model as it was saved; its optimizer state is loaded next."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if self.segmentation_loss is None:
             return super().compute_loss(x, y, y_pred, sample_weight, training=training)

@@ -1,6 +1,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
@@ -54,6 +55,23 @@ def test_fit_one_step_with_defaults(backbone):
     history = model.fit(images(), labels, epochs=1, batch_size=2, verbose=0)
     assert np.isfinite(history.history["loss"][0])
     assert 0.0 <= history.history["mean_iou"][0] <= 1.0
+
+
+def test_keras_file_keeps_compile_state(backbone, tmp_path):
+    model = small("fanet", backbone)
+    model.compile(loss="ohem", total_steps=10, warmup_steps=2)
+    labels = np.random.default_rng(1).integers(0, 5, (2, 70, 100)).astype("int32")
+    model.fit(images(), labels, epochs=1, batch_size=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # Keras warns when it cannot compile
+        restored = keras.saving.load_model(tmp_path / "model.keras")
+    assert type(restored.segmentation_loss).__name__ == "OHEMCrossEntropy"
+    assert int(restored.optimizer.iterations) == 2
+    for got, expected in zip(restored.optimizer.variables, model.optimizer.variables):
+        np.testing.assert_allclose(to_numpy(got), to_numpy(expected))
+    history = restored.fit(images(), labels, epochs=1, batch_size=2, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and "mean_iou" in history.history
 
 
 def test_aux_losses_weighted_as_the_paper(backbone):
