@@ -2,14 +2,8 @@ import keras
 from keras import ops
 
 from keras_segup.layers.conv_bn_act import ConvBNAct
+from keras_segup.layers.l2_normalize import l2_normalize
 from keras_segup.layers.validation import check_channels
-
-
-def _l2_normalize(x):
-    # F.normalize, x / max(||x||, 1e-12) over channels, as a product: TFLite's
-    # DIV kernel refused some all-zero feature vectors at run time
-    squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
-    return x * ops.rsqrt(ops.maximum(squared, 1e-24))
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -68,8 +62,8 @@ class FastAttention(keras.layers.Layer):
         self.input_spec = keras.InputSpec(ndim=4, axes={-1: channels})
 
     def call(self, inputs, training=None):
-        query = _l2_normalize(ops.cast(self.query(inputs, training=training), "float32"))
-        key = _l2_normalize(ops.cast(self.key(inputs, training=training), "float32"))
+        query = l2_normalize(ops.cast(self.query(inputs, training=training), "float32"))
+        key = l2_normalize(ops.cast(self.key(inputs, training=training), "float32"))
         value = ops.cast(self.value(inputs, training=training), "float32")
         context = ops.einsum("bhwd,bhwc->bdc", key, value)
         attended = ops.einsum("bhwd,bdc->bhwc", query, context)

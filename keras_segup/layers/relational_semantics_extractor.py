@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_segup import ops as segup_ops
+from keras_segup.layers.l2_normalize import l2_normalize
 from keras_segup.layers.sampling import nearest_cell_features
 from keras_segup.layers.validation import check_inputs
 
@@ -151,7 +152,7 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
         """(B, H, W, G*d) -> (B, H, W, G, d) in float32, unit length per head."""
         x = ops.cast(x, "float32")
         x = ops.reshape(x, (*ops.shape(x)[:3], self.num_heads, -1))
-        return x * ops.rsqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), 1e-12))
+        return l2_normalize(x)
 
     def compute_output_shape(self, input_shape):
         low, high = input_shape

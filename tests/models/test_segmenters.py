@@ -68,6 +68,7 @@ def test_keras_file_keeps_compile_state(backbone, tmp_path):
         restored = keras.saving.load_model(tmp_path / "model.keras")
     assert type(restored.segmentation_loss).__name__ == "OHEMCrossEntropy"
     assert int(restored.optimizer.iterations) == 2
+    assert len(restored.optimizer.variables) == len(model.optimizer.variables)
     for got, expected in zip(restored.optimizer.variables, model.optimizer.variables):
         np.testing.assert_allclose(to_numpy(got), to_numpy(expected))
     history = restored.fit(images(), labels, epochs=1, batch_size=2, verbose=0)
