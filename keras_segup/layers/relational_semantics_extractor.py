@@ -150,9 +150,11 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
 
     def _unit_heads(self, x):
         """(B, H, W, G*d) -> (B, H, W, G, d) in float32, unit length per head."""
-        x = ops.cast(x, "float32")
-        x = ops.reshape(x, (*ops.shape(x)[:3], self.num_heads, -1))
-        return l2_normalize(x)
+        batch, height, width, _ = ops.shape(x)
+        # rank 4 while normalising: TFLite's converter fuses this into
+        # L2_NORMALIZATION, which takes at most 4 dimensions
+        x = ops.reshape(ops.cast(x, "float32"), (batch, height * width, self.num_heads, -1))
+        return ops.reshape(l2_normalize(x), (batch, height, width, self.num_heads, -1))
 
     def compute_output_shape(self, input_shape):
         low, high = input_shape
