@@ -25,6 +25,7 @@ import keras_segup
 from keras_segup import visualize
 from keras_segup.backbones.resnet import resnet_backbone
 from keras_segup.datasets_info import CITYSCAPES_CLASSES
+from keras_segup.datasets_info import CITYSCAPES_PALETTE
 from keras_segup.models import FANetSegmenter
 
 SIZE = (128, 256)
@@ -32,7 +33,8 @@ SIZE = (128, 256)
 
 def build_model():
     return FANetSegmenter(
-        num_classes=len(CITYSCAPES_CLASSES),
+        class_names=CITYSCAPES_CLASSES,
+        palette=CITYSCAPES_PALETTE,
         backbone=resnet_backbone(18),
         head_kwargs={"channels": 64, "aux_channels": 32, "classifier_channels": 64},
     )
@@ -57,7 +59,6 @@ def main():
         build_model, train_data, args.epochs, out / "run", val_data=val_data,
         resume=False, learning_rate=0.05,
     )
-    model.preset_metadata = {"class_names": list(CITYSCAPES_CLASSES)}
 
     print("3/4 evaluating on the Cityscapes-format sample")
     result = keras_segup.evaluate(model, val_data)
@@ -66,10 +67,9 @@ def main():
     images, labels = next(iter(val_data))
     image, label = np.asarray(images[0]).astype(np.uint8), np.asarray(labels[0])
     prediction = model.segment(image[None])[0]
-    colors = visualize.palette("cityscapes")
+    names, colors = model.labels()
     Image.fromarray(visualize.overlay(image, prediction, colors)).save(out / "overlay.png")
-    visualize.side_by_side(image, prediction, label, colors, list(CITYSCAPES_CLASSES),
-                           path=out / "comparison.png")
+    visualize.side_by_side(image, prediction, label, colors, names, path=out / "comparison.png")
     visualize.plot_history(out / "run/log.csv", path=out / "training_curves.png")
     print(f"mIoU {100 * result['mean_iou']:.1f} on the sample; wrote {out}/overlay.png, "
           f"{out}/comparison.png and {out}/training_curves.png")

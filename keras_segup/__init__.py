@@ -2,33 +2,27 @@
 
 Runs unchanged under `KERAS_BACKEND=jax|torch|tensorflow`.
 
-Public API: `keras_segup.ops` (the gathers), `keras_segup.layers`,
+Public API: `keras_segup.ops` (gathers, resizing), `keras_segup.layers`,
 `keras_segup.models` (heads and segmenters), `keras_segup.data` (tf.data
 pipelines), `keras_segup.losses`, `keras_segup.metrics`,
-`keras_segup.inference` (sliding window, multi-scale), `keras_segup.evaluate`
-and `keras_segup.convert` (official PyTorch checkpoints).
+`keras_segup.inference` (sliding window, multi-scale), `keras_segup.evaluate`,
+`keras_segup.export` (TFLite, ONNX) and `keras_segup.convert` (official
+PyTorch checkpoints).
+
+Submodules are imported when first used: `import keras_segup.models` needs
+neither TensorFlow nor anything else the models do not use;
+`keras_segup.data` (tf.data) and `keras_segup.export` need TensorFlow.
 """
 
-from keras_segup import convert
-from keras_segup import data
-from keras_segup import datasets_info
-from keras_segup import inference
-from keras_segup import layers
-from keras_segup import losses
-from keras_segup import metrics
-from keras_segup import models
-from keras_segup import ops
-from keras_segup import training
-from keras_segup import visualize
-from keras_segup.evaluation import evaluate
+import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-__all__ = [
+_SUBMODULES = (
     "convert",
     "data",
     "datasets_info",
-    "evaluate",
+    "export",
     "inference",
     "layers",
     "losses",
@@ -37,5 +31,18 @@ __all__ = [
     "ops",
     "training",
     "visualize",
-    "__version__",
-]
+)
+
+__all__ = [*_SUBMODULES, "evaluate", "__version__"]
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keras_segup.{name}")
+    if name == "evaluate":
+        return importlib.import_module("keras_segup.evaluation").evaluate
+    raise AttributeError(f"module 'keras_segup' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

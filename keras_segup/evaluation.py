@@ -6,6 +6,7 @@ from keras.utils import Progbar
 from keras_segup import inference
 from keras_segup.metrics import confusion_matrix
 from keras_segup.metrics import iou_from_confusion
+from keras_segup.models.segmenter import Segmenter
 
 MODES = ("whole", "slide", "multiscale")
 
@@ -59,7 +60,8 @@ def evaluate(model, dataset, num_classes=None, class_names=None, mode="whole", v
         dataset: iterable of `(images, labels)` batches (a `tf.data.Dataset`
             from `keras_segup.data`, or numpy pairs).
         num_classes: default: the model's `num_classes`.
-        class_names: for the printed table; default: the preset's.
+        class_names: for the printed table; default: a segmenter's
+            `class_names`.
         mode: `"whole"`, `"slide"` or `"multiscale"` (see
             `predict_probabilities`).
         verbose: 1 shows a progress bar and prints the table; 0 is silent.
@@ -74,7 +76,8 @@ def evaluate(model, dataset, num_classes=None, class_names=None, mode="whole", v
     >>> result["mean_iou"]
     """
     num_classes = num_classes or model.num_classes
-    class_names = class_names or getattr(model, "preset_metadata", {}).get("class_names")
+    if class_names is None and isinstance(model, Segmenter):
+        class_names = model.class_names
     if mode not in MODES:
         raise ValueError(f"Unknown inference mode {mode!r}; choose one of {MODES}.")
     try:

@@ -11,7 +11,7 @@ import time
 import numpy as np
 from keras import ops
 
-from keras_segup.layers.resizing import resize_bilinear
+from keras_segup.ops import resize_bilinear
 
 
 def _softmax(logits):

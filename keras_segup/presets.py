@@ -1,17 +1,23 @@
-"""Preset registry and resolution: built-in names, local folders, URLs.
+"""Preset registry and resolution: built-in names, local folders, URLs, hf://, kaggle://.
 
-A preset is a folder in keras-hub's format: `config.json` (the segmenter's
-class and constructor arguments), `metadata.json` (classes, palette,
-parameter count, normalisation, source, and where the weights come from)
-and `model.weights.h5` when weights exist. Weights are looked up in the
-repository's `weights/<name>/`, then in the user cache
+The built-in presets are package data, one file per family
+(`keras_segup/models/<family>/<family>_presets.json`, measured figures
+written by `tools/write_presets.py`): `{name: {"class_name", "config",
+"metadata"}}`, where `metadata.dataset` supplies the class names and
+palette of the constructor arguments. A saved preset is a folder in
+keras-hub's format: `config.json` (the segmenter's class and constructor
+arguments), `metadata.json` (parameter count, source, where the weights
+come from) and `model.weights.h5` when weights exist. Weights are looked up
+in the repository's `weights/<name>/`, then in the user cache
 (`$KERAS_SEGUP_HOME`, default `~/.keras/keras_segup`), then downloaded from
 the preset's `weights_url`, verified with its sha256 and moved into the
 cache atomically: a failed or corrupt download leaves nothing there.
 """
 
 import hashlib
+import importlib.resources
 import json
+import shutil
 import os
 import tempfile
 import urllib.error
@@ -21,23 +27,41 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from keras_segup.datasets_info import DATASETS
+from keras_segup.utils import compat
+
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 WEIGHTS_FILE = "model.weights.h5"
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights"
 
-# name -> {"class_name", "config", "metadata"}; filled by the *_presets modules
-BUILTIN_PRESETS = {}
+HUB_SCHEMES = ("hf", "kaggle")
 
 
 class PresetError(ValueError):
     """A preset that cannot be found, read or loaded; the message says what to do."""
 
 
-def register_presets(class_name, presets):
-    """Adds `{name: {"config": ..., "metadata": ...}}` for the segmenter class."""
-    for name, preset in presets.items():
-        BUILTIN_PRESETS[name] = {"class_name": class_name, **preset}
+def _load_builtin_presets():
+    """`{name: {"class_name", "config", "metadata"}}` from the families' package data."""
+    presets = {}
+    for family in sorted(importlib.resources.files("keras_segup.models").iterdir(), key=str):
+        if not family.is_dir():
+            continue
+        for entry in sorted(family.iterdir(), key=str):
+            if entry.name.endswith("_presets.json"):
+                presets.update(json.loads(entry.read_text()))
+    for preset in presets.values():
+        labels = DATASETS[preset["metadata"]["dataset"]]
+        preset["config"] = {
+            **preset["config"],
+            "class_names": list(labels["class_names"]),
+            "palette": [list(color) for color in labels["palette"]],
+        }
+    return presets
+
+
+BUILTIN_PRESETS = _load_builtin_presets()
 
 
 def cache_dir():
@@ -46,8 +70,31 @@ def cache_dir():
     return Path(os.environ.get("KERAS_SEGUP_HOME", default))
 
 
-def _is_url(handle):
-    return urllib.parse.urlparse(str(handle)).scheme in ("http", "https", "file")
+def _scheme(handle):
+    return urllib.parse.urlparse(str(handle)).scheme
+
+
+def _hub_preset(handle):
+    """A local folder with the config and metadata of a `hf://` or `kaggle://` preset."""
+    folder = cache_dir() / f"hub-{hashlib.sha256(handle.encode()).hexdigest()[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in (CONFIG_FILE, METADATA_FILE):
+        try:
+            shutil.copyfile(compat.hub_preset_file(handle, file), folder / file)
+        except Exception as error:  # the hub clients raise many unrelated types
+            raise PresetError(
+                f"Could not fetch {file} of preset {handle}: {error}. Check the handle "
+                "and the network, or download the preset folder and pass its path."
+            ) from None
+    metadata = _read_json(folder / METADATA_FILE)
+    if not metadata.get("weights_url"):  # weights beside the preset's files
+        try:
+            weights = compat.hub_preset_file(handle, WEIGHTS_FILE)
+        except Exception:  # a preset without weights: architecture only
+            weights = None
+        if weights:
+            shutil.copyfile(weights, folder / WEIGHTS_FILE)
+    return folder
 
 
 def _read_json(path):
@@ -63,22 +110,23 @@ def resolve(handle):
     """Config, metadata and a local weights path (or None) for a preset handle.
 
     Args:
-        handle: a built-in preset name, a local preset folder, or an
-            `http(s)://`/`file://` URL of a preset folder.
+        handle: a built-in preset name, a local preset folder, an
+            `http(s)://`/`file://` URL of a preset folder, or a keras-hub
+            style `hf://owner/name` or `kaggle://owner/model/keras/variant`.
 
     Returns:
         `(name, config, metadata, weights_path_or_None)`; config is
         `{"class_name": ..., "config": {...}}`.
     """
     handle = str(handle)
-    if handle in BUILTIN_PRESETS and (WEIGHTS_DIR / handle / CONFIG_FILE).is_file():
-        handle = str(WEIGHTS_DIR / handle)  # the repository's preset folder
-    elif handle in BUILTIN_PRESETS:
+    if handle in BUILTIN_PRESETS:
         preset = BUILTIN_PRESETS[handle]
         config = {"class_name": preset["class_name"], "config": preset["config"]}
         local = WEIGHTS_DIR / handle / WEIGHTS_FILE
         return handle, config, preset["metadata"], local if local.is_file() else None
-    if _is_url(handle):
+    if _scheme(handle) in HUB_SCHEMES:
+        handle = str(_hub_preset(handle))
+    elif _scheme(handle) in ("http", "https", "file"):
         url = handle.rstrip("/")
         last = Path(urllib.parse.urlparse(url).path).name or "preset"
         folder = cache_dir() / f"{last}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
@@ -97,7 +145,8 @@ def resolve(handle):
         return folder.name, config, metadata, local if local.is_file() else None
     raise PresetError(
         f"Unknown preset {handle!r}. Built-in presets: {', '.join(sorted(BUILTIN_PRESETS))}; "
-        "or pass a preset folder or an http(s):// / file:// URL of one."
+        "or pass a preset folder, an http(s):// / file:// URL of one, or an hf:// or "
+        "kaggle:// handle."
     )
 
 
@@ -200,11 +249,8 @@ def list_presets():
     """
     rows = []
     for name, preset in sorted(BUILTIN_PRESETS.items()):
-        folder = WEIGHTS_DIR / name
-        metadata = {**preset["metadata"]}
-        if (folder / METADATA_FILE).is_file():
-            metadata.update(_read_json(folder / METADATA_FILE))
-        if (folder / WEIGHTS_FILE).is_file():
+        metadata = preset["metadata"]
+        if (WEIGHTS_DIR / name / WEIGHTS_FILE).is_file():
             weights = "repository"
         elif (cache_dir() / name / WEIGHTS_FILE).is_file():
             weights = "cache"
@@ -213,7 +259,7 @@ def list_presets():
         rows.append({
             "name": name,
             "class": preset["class_name"],
-            "classes": metadata["num_classes"],
+            "classes": len(preset["config"]["class_names"]),
             "parameters": metadata.get("parameter_count"),
             "gflops": metadata.get("gflops"),
             "input": "x".join(map(str, metadata.get("gflops_input", []))),

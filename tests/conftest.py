@@ -46,6 +46,14 @@ def _seed():
 
 
 @pytest.fixture
+def backbone():
+    """A small keras-hub ResNet (`tests.test_case.tiny_backbone`)."""
+    from tests.test_case import tiny_backbone
+
+    return tiny_backbone()
+
+
+@pytest.fixture
 def shared_dir():
     """The `../shared` folder beside the checkout; skips the test without it."""
     if not SHARED_DIR.is_dir():

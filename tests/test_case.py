@@ -1,8 +1,45 @@
-"""Shared test helpers in the spirit of keras-hub's `TestCase`."""
+"""Every helper of the test suite, in the spirit of keras-hub's `TestCase`.
+
+Test modules import helpers from here only (never from another test module
+or a conftest).
+"""
 
 import keras
 import numpy as np
 from keras import ops
+
+from keras_segup.models import FANetSegmenter
+from keras_segup.models import GAISegmenter
+from keras_segup.models import IFASegmenter
+from keras_segup.models import RSPSegmenter
+
+# family -> (segmenter class, a small head configuration, number of auxiliary outputs)
+SMALL_SEGMENTERS = {
+    "gai": (GAISegmenter, {"channels": 16}, 2),
+    "ifa": (IFASegmenter, {"channels": 16, "pos_dim": 8, "hidden_units": [16, 16], "aux_channels": 16}, 1),
+    "fanet": (FANetSegmenter, {"channels": 16, "aux_channels": 8, "classifier_channels": 16}, 2),
+    "rsp": (RSPSegmenter, {"channels": 16, "key_channels": 8, "num_heads": 2}, 1),
+}
+
+
+def tiny_backbone():
+    """A one-block-per-stage keras-hub ResNet: fast to build and compile in tests."""
+    import keras_hub
+
+    return keras_hub.models.ResNetBackbone(
+        input_conv_filters=[64],
+        input_conv_kernel_sizes=[7],
+        stackwise_num_filters=[64, 128, 256, 512],
+        stackwise_num_blocks=[1, 1, 1, 1],
+        stackwise_num_strides=[1, 2, 2, 2],
+        block_type="basic_block",
+    )
+
+
+def small_segmenter(family, backbone=None, num_classes=5):
+    """A segmenter of `family` with a small head on `backbone` (default `tiny_backbone()`)."""
+    cls, head_kwargs, _ = SMALL_SEGMENTERS[family]
+    return cls(num_classes=num_classes, backbone=backbone or tiny_backbone(), head_kwargs=head_kwargs)
 
 
 def to_numpy(x):
@@ -147,11 +184,26 @@ def realistic_features(shape, seed=0, scale=3.0):
     return np.abs(np.random.default_rng(seed).normal(0.0, scale, size=shape)).astype("float32")
 
 
-def run_mixed_precision_test(layer_cls, init_kwargs, input_data, call_kwargs=None):
-    """Forward passes under mixed_bfloat16 and mixed_float16 give finite outputs."""
+def run_precision_test(layer_cls, init_kwargs, input_data, call_kwargs=None):
+    """Under mixed_bfloat16 and mixed_float16: dtypes as the policy says, finite outputs.
+
+    As keras-hub's `run_precision_test`: every output has the compute dtype
+    (except where a layer documents float32), every weight the variable
+    dtype (float32), every sublayer the policy's compute dtype or float32.
+    """
     for policy in ("mixed_bfloat16", "mixed_float16"):
+        compute = policy.split("_")[1]
         layer = layer_cls(**init_kwargs, dtype=policy)
         outputs = layer(input_data, **(call_kwargs or {}))
         for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
-            values = to_numpy(output).astype("float32")
+            assert keras.backend.standardize_dtype(output.dtype) == compute, (
+                f"{layer_cls.__name__} output is {output.dtype} under {policy}"
+            )
+            values = to_numpy(ops.cast(output, "float32"))
             assert np.all(np.isfinite(values)), f"non-finite output under {policy}"
+        for weight in layer.weights:
+            assert weight.dtype == "float32", f"{weight.path} is {weight.dtype} under {policy}"
+        for sublayer in layer._flatten_layers(include_self=False):
+            assert sublayer.compute_dtype in (compute, "float32"), (
+                f"{sublayer.name} computes in {sublayer.compute_dtype} under {policy}"
+            )

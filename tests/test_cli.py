@@ -12,7 +12,7 @@ from PIL import Image
 
 from keras_segup import cli
 from keras_segup.models import FANetSegmenter
-from tests.models.conftest import tiny_backbone
+from tests.test_case import tiny_backbone
 
 HEAVY = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="train/export once, on TensorFlow")
 

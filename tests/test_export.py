@@ -12,8 +12,8 @@ from keras_segup.export import export_tflite
 from keras_segup.export.common import verify
 from keras_segup.export.onnx import onnx_runner
 from keras_segup.export.tflite import tflite_runner
-from tests.models.conftest import tiny_backbone
-from tests.models.test_segmenters import small
+from tests.test_case import tiny_backbone
+from tests.test_case import small_segmenter as small
 from tests.test_case import to_numpy
 
 SIZE = (128, 256)

@@ -12,7 +12,7 @@ from keras_segup.models import FANetSegmenter
 from keras_segup.models import GAISegmenter
 from keras_segup.models import IFASegmenter
 from keras_segup.models import Segmenter
-from tests.models.conftest import tiny_backbone
+from tests.test_case import tiny_backbone
 from tests.test_case import to_numpy
 
 X = np.random.default_rng(0).uniform(0, 255, (1, 64, 96, 3)).astype("float32")
@@ -81,11 +81,11 @@ def server(saved_preset):
 
 
 def test_every_builtin_preset_is_listed_and_resolves(capsys):
-    names = set(Segmenter.presets())
+    names = set(Segmenter.presets)
     assert {"gai_cityscapes", "ifa_r50_cityscapes", "ifa_r101_cityscapes", "fanet_r18_cityscapes",
             "fanet_r34_cityscapes", "rsp_r50_cityscapes", "rsp_r101_cityscapes",
             "ifa_r50_ade20k", "rsp_r50_ade20k"} <= names
-    assert set(GAISegmenter.presets()) == {"gai_cityscapes"}
+    assert set(GAISegmenter.presets) == {"gai_cityscapes"}
     rows = presets.list_presets()
     printed = capsys.readouterr().out
     assert len(rows) == len(names)

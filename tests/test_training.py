@@ -11,7 +11,7 @@ import pytest
 from keras_segup import data
 from keras_segup import training
 from keras_segup.models import FANetSegmenter
-from tests.models.conftest import tiny_backbone
+from tests.test_case import tiny_backbone
 from tests.test_case import to_numpy
 
 ROOT = Path(__file__).resolve().parents[1]

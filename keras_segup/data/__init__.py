@@ -8,16 +8,20 @@ mismatches, corrupt or truncated files), and label values the dataset does
 not define stop the pipeline; every error names the file.
 """
 
-from keras_segup.data.ade20k import ade20k
-from keras_segup.data.cityscapes import cityscapes
-from keras_segup.data.files import DataError
-from keras_segup.data.folder import folder
-from keras_segup.data.pipeline import make_dataset
-from keras_segup.data.synthetic import scene
-from keras_segup.data.synthetic import synthetic
-from keras_segup.data.synthetic import write_cityscapes_layout
-from keras_segup.data.transforms import augment
-from keras_segup.data.voc import voc
+from keras_segup.utils.compat import require_tensorflow
+
+require_tensorflow("keras_segup.data (tf.data pipelines)")
+
+from keras_segup.data.ade20k import ade20k  # noqa: E402
+from keras_segup.data.cityscapes import cityscapes  # noqa: E402
+from keras_segup.data.files import DataError  # noqa: E402
+from keras_segup.data.folder import folder  # noqa: E402
+from keras_segup.data.pipeline import make_dataset  # noqa: E402
+from keras_segup.data.synthetic import scene  # noqa: E402
+from keras_segup.data.synthetic import synthetic  # noqa: E402
+from keras_segup.data.synthetic import write_cityscapes_layout  # noqa: E402
+from keras_segup.data.transforms import augment  # noqa: E402
+from keras_segup.data.voc import voc  # noqa: E402
 
 __all__ = [
     "DataError",

@@ -6,6 +6,7 @@ from keras_segup.export.common import ExportError
 from keras_segup.export.common import check_common
 from keras_segup.export.common import export_atomically
 from keras_segup.export.common import serving_function
+from keras_segup.utils import compat
 
 # tf2onnx 1.17 writes opsets up to 18; below 13 it cannot express our graphs' ops
 OPSETS = range(13, 19)
@@ -15,9 +16,8 @@ def convert_onnx(model, destination, options):
     """Converts a TensorFlow-backend model to an `.onnx` file (no verification)."""
     import onnx
     import tf2onnx
-    from keras.src.export.tf2onnx_lib import patch_tf2onnx
 
-    patch_tf2onnx()  # tf2onnx 1.17 under numpy 2
+    compat.patch_tf2onnx()  # tf2onnx 1.17 under numpy 2
     serve = serving_function(model, options["input_size"], options["output"],
                              getattr(model, "onnx_dynamic_size", False))
     try:

@@ -9,6 +9,7 @@ from keras_segup.export.common import as_frames
 from keras_segup.export.common import check_common
 from keras_segup.export.common import export_atomically
 from keras_segup.export.common import serving_function
+from keras_segup.utils import compat
 
 QUANTIZATIONS = (None, "float16", "int8")
 
@@ -16,11 +17,10 @@ QUANTIZATIONS = (None, "float16", "int8")
 def convert_tflite(model, destination, options):
     """Converts a TensorFlow-backend model to a `.tflite` file (no verification)."""
     import tensorflow as tf
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     serve = serving_function(model, options["input_size"], options["output"])
     # weights become constants: the file holds no (uninitialised) resource variables
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    frozen = compat.convert_variables_to_constants(serve.get_concrete_function())
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops
     quantization = options.get("quantization")

@@ -1,15 +1,26 @@
-"""Backend-agnostic Keras layers of the four decoder designs."""
+"""Keras layers: the shared blocks, and the layers of the four designs.
+
+The family layers live in their paper's folder (`keras_segup/models/<family>/
+<family>_layers.py`) and are re-exported here.
+"""
+
+import keras
 
 from keras_segup.layers.classifier_block import ClassifierBlock
 from keras_segup.layers.conv_bn_act import ConvBNAct
-from keras_segup.layers.criss_cross_attention import CrissCrossAttention
-from keras_segup.layers.cross_layer_attention import CrossLayerAttention
-from keras_segup.layers.fast_attention import FastAttention
 from keras_segup.layers.global_context import GlobalContext
-from keras_segup.layers.implicit_feature_alignment import ImplicitFeatureAlignment
-from keras_segup.layers.relational_semantics_extractor import RelationalSemanticsExtractor
-from keras_segup.layers.relational_semantics_propagator import RelationalSemanticsPropagator
-from keras_segup.layers.resizing import resize_bilinear
+from keras_segup.models.fanet.fanet_layers import FastAttention
+from keras_segup.models.gai.gai_layers import CrissCrossAttention
+from keras_segup.models.gai.gai_layers import GuidedAttentiveInterpolation
+from keras_segup.models.ifa.ifa_layers import ImplicitFeatureAlignment
+from keras_segup.models.rsp.rsp_layers import RelationalSemanticsExtractor
+from keras_segup.models.rsp.rsp_layers import RelationalSemanticsPropagator
+from keras_segup.ops import resize_bilinear
+
+# the name GuidedAttentiveInterpolation had until 0.1; `.keras` files saved
+# with it still load
+CrossLayerAttention = GuidedAttentiveInterpolation
+keras.saving.get_custom_objects()["keras_segup>CrossLayerAttention"] = GuidedAttentiveInterpolation
 
 __all__ = [
     "ClassifierBlock",
@@ -18,6 +29,7 @@ __all__ = [
     "CrossLayerAttention",
     "FastAttention",
     "GlobalContext",
+    "GuidedAttentiveInterpolation",
     "ImplicitFeatureAlignment",
     "RelationalSemanticsExtractor",
     "RelationalSemanticsPropagator",

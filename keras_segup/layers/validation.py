@@ -44,16 +44,19 @@ def check_inputs(layer, input_shape, count, same_size=False):
     return shapes
 
 
-def check_channels(layer, input_shape, channels):
-    """Checks a rank-4 input against the channel count the layer was built for."""
+def check_feature_map(layer, input_shape):
+    """Checks that a layer got one (B, H, W, C) tensor with a known channel count.
+
+    Returns:
+        The shape as a tuple.
+    """
     name = type(layer).__name__
-    if len(input_shape) != 4:
+    shape = tuple(input_shape)
+    if len(shape) != 4:
         raise ValueError(
             f"{name} input must have rank 4 (batch, height, width, channels); "
-            f"got shape {tuple(input_shape)}."
+            f"got shape {shape}."
         )
-    if channels is not None and input_shape[-1] != channels:
-        raise ValueError(
-            f"{name} expects {channels} input channels; got shape "
-            f"{tuple(input_shape)}."
-        )
+    if shape[-1] is None:
+        raise ValueError(f"{name} needs a known channel count; got shape {shape}.")
+    return shape

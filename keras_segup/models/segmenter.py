@@ -5,11 +5,12 @@ from keras import ops
 from keras_segup import presets as preset_store
 from keras_segup.backbones.hub_presets import backbone_from_preset
 from keras_segup.backbones.resnet import pyramid_extractor
-from keras_segup.datasets_info import IGNORE_INDEX
 from keras_segup.backbones.resnet import resnet_backbone
-from keras_segup.layers.resizing import resize_bilinear
+from keras_segup.datasets_info import IGNORE_INDEX
+from keras_segup.datasets_info import bit_palette
 from keras_segup.losses import OHEMCrossEntropy
 from keras_segup.metrics import MeanIoU
+from keras_segup.ops import resize_bilinear
 from keras_segup.schedules import PolyDecay
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -30,6 +31,51 @@ def _build_backbone(backbone, default):
     return backbone
 
 
+def _check_labels(num_classes, class_names, palette):
+    """`(num_classes, class_names, palette)` checked against each other."""
+    if num_classes is None and class_names is None:
+        raise ValueError("A segmenter needs `num_classes` or `class_names`; got neither.")
+    if num_classes is None:
+        num_classes = len(class_names)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"`num_classes` must be an int >= 1; got {num_classes!r}.")
+    if class_names is not None:
+        class_names = [str(name) for name in class_names]
+        if len(class_names) != num_classes:
+            raise ValueError(
+                f"`class_names` has {len(class_names)} names but `num_classes` is "
+                f"{num_classes}; pass one name per class."
+            )
+    if palette is not None:
+        palette = [[int(v) for v in color] for color in palette]
+        if len(palette) != num_classes or any(
+            len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in palette
+        ):
+            raise ValueError(
+                f"`palette` must hold {num_classes} RGB colours in 0..255, one per class; "
+                f"got {len(palette)} entries."
+            )
+    return num_classes, class_names, palette
+
+
+class _PresetMapping(dict):
+    """`{name: metadata}` of a class's presets; also callable, as before 0.2."""
+
+    def __call__(self):
+        return self
+
+
+class _Presets:
+    """`Cls.presets`: the built-in presets of a segmenter class, keras-hub style."""
+
+    def __get__(self, instance, owner):
+        return _PresetMapping(
+            (name, preset["metadata"])
+            for name, preset in sorted(preset_store.BUILTIN_PRESETS.items())
+            if owner is Segmenter or preset["class_name"] == owner.__name__
+        )
+
+
 class Segmenter(keras.Model):
     """Backbone + decode head: images in 0..255 in, logits at the input size out.
 
@@ -42,34 +88,43 @@ class Segmenter(keras.Model):
     paper does (`aux_loss_weights`).
 
     Subclasses set `head_class`, `default_backbone` (kwargs of
-    `keras_segup.backbones.resnet_backbone`), `align_corners` of the final
-    upsampling and `aux_loss_weights`; `onnx_dynamic_size` makes ONNX
-    export trace any height and width instead of the requested size.
+    `keras_segup.backbones.resnet_backbone`) and `aux_loss_weights`; the
+    final upsampling uses the head's `align_corners`. `onnx_dynamic_size`
+    makes ONNX export trace any height and width instead of the requested
+    size. `Cls.presets` maps the built-in preset names of a class to their
+    metadata.
 
     Args:
-        num_classes: number of classes.
+        num_classes: number of classes; may be left out when `class_names`
+            is given.
         backbone: a keras-hub `FeaturePyramidBackbone` (P2..P5), a name
             `"resnet18|34|50|101"` (configured like the paper), a keras-hub
             preset name or folder (`backbone_from_preset`), or None for the
             paper's default.
         head_kwargs: extra arguments of the head.
         mean, std: per-channel input normalisation.
+        class_names: one name per class (kept in `.keras` files and
+            presets; used by evaluation reports and legends).
+        palette: one RGB colour per class, for overlays; default: the
+            PASCAL VOC colour map.
         **kwargs: `keras.Model` arguments (`name`, `dtype`).
     """
 
     head_class = None
     default_backbone = {}
-    align_corners = False
     aux_loss_weights = ()
     onnx_dynamic_size = False
+    presets = _Presets()
 
     def __init__(
         self,
-        num_classes,
+        num_classes=None,
         backbone=None,
         head_kwargs=None,
         mean=IMAGENET_MEAN,
         std=IMAGENET_STD,
+        class_names=None,
+        palette=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -80,7 +135,10 @@ class Segmenter(keras.Model):
             )
         if len(mean) != 3 or len(std) != 3:
             raise ValueError(f"`mean` and `std` need 3 values (RGB); got {mean}, {std}.")
+        num_classes, class_names, palette = _check_labels(num_classes, class_names, palette)
         self.num_classes = num_classes
+        self.class_names = class_names
+        self.palette = palette
         self.head_kwargs = dict(head_kwargs or {})
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
@@ -90,6 +148,21 @@ class Segmenter(keras.Model):
         self.input_spec = keras.InputSpec(ndim=4, axes={-1: 3})
         self.segmentation_loss = None
         self.preset_metadata = {}
+
+    @property
+    def align_corners(self):
+        """`align_corners` of the final upsampling: the head's."""
+        return self.head.align_corners
+
+    def labels(self):
+        """`(class_names, palette)`, with `class i` names and the VOC colour map as defaults.
+
+        Returns:
+            A list of `num_classes` names and a (num_classes, 3) uint8 array.
+        """
+        names = self.class_names or [f"class {i}" for i in range(self.num_classes)]
+        palette = self.palette or bit_palette(self.num_classes)
+        return names, np.array(palette, np.uint8)
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] != 3:
@@ -110,7 +183,7 @@ class Segmenter(keras.Model):
         outputs = self.head(features, training=training, return_aux=bool(training))
         outputs = outputs if training else [outputs]
         resized = [
-            ops.cast(resize_bilinear(o, size, self.align_corners), "float32") for o in outputs
+            ops.cast(resize_bilinear(o, size, self.head.align_corners), "float32") for o in outputs
         ]
         if training:
             return {"logits": resized[0], "aux": resized[1:]}
@@ -202,27 +275,20 @@ class Segmenter(keras.Model):
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     @classmethod
-    def presets(cls):
-        """The built-in presets of this class: `{name: metadata}`."""
-        return {
-            name: preset["metadata"]
-            for name, preset in preset_store.BUILTIN_PRESETS.items()
-            if cls is Segmenter or preset["class_name"] == cls.__name__
-        }
-
-    @classmethod
     def from_preset(cls, handle, load_weights=True, num_classes=None, **kwargs):
         """Builds a segmenter from a preset name, folder or URL.
 
         Args:
-            handle: a built-in name (`GAISegmenter.presets()`), a preset
-                folder (`save_to_preset`), or an `http(s)://`/`file://` URL
-                of one.
+            handle: a built-in name (`GAISegmenter.presets`), a preset
+                folder (`save_to_preset`), an `http(s)://`/`file://` URL
+                of one, or an `hf://` / `kaggle://` handle.
             load_weights: load the preset's weights (repository `weights/`,
                 user cache or download, sha256-verified). Raises if none can
                 be had; never returns random weights silently.
             num_classes: a different number of classes rebuilds the
-                classifiers for fine-tuning and keeps every other weight.
+                classifiers for fine-tuning and keeps every other weight
+                (the preset's class names and palette are dropped unless
+                given in `kwargs`).
             **kwargs: other constructor arguments to override.
 
         Returns:
@@ -238,10 +304,15 @@ class Segmenter(keras.Model):
                 f"Preset {name!r} builds a {config['class_name']}, not a {cls.__name__}; "
                 f"load it with keras_segup.models.{config['class_name']}.from_preset."
             )
-        arguments = {**config["config"], **kwargs}
-        surgery = num_classes is not None and num_classes != arguments["num_classes"]
+        arguments = dict(config["config"])
+        preset_classes = arguments.get("num_classes") or len(arguments.get("class_names") or [])
+        surgery = num_classes is not None and num_classes != preset_classes
+        if surgery:
+            arguments.pop("class_names", None)
+            arguments.pop("palette", None)
         if num_classes is not None:
             arguments["num_classes"] = num_classes
+        arguments.update(kwargs)
         model = target(**arguments)
         model.preset_metadata = dict(metadata)
         if not load_weights:
@@ -268,15 +339,7 @@ class Segmenter(keras.Model):
         config = self.get_config()
         for key in ("name", "dtype"):
             config.pop(key)
-        metadata = {
-            **self.preset_metadata,
-            "num_classes": self.num_classes,
-            "parameter_count": int(self.count_params()),
-            "input": {"range": [0, 255], "mean": list(self.mean), "std": list(self.std)},
-        }
-        if self.preset_metadata.get("num_classes") not in (None, self.num_classes):
-            metadata.pop("class_names", None)
-            metadata.pop("palette", None)
+        metadata = {**self.preset_metadata, "parameter_count": int(self.count_params())}
         metadata.pop("weights_url", None)
         metadata.pop("weights_sha256", None)
         preset_store.write_preset(
@@ -290,6 +353,8 @@ class Segmenter(keras.Model):
             "head_kwargs": self.head_kwargs,
             "mean": list(self.mean),
             "std": list(self.std),
+            "class_names": self.class_names,
+            "palette": self.palette,
             "name": self.name,
             "dtype": keras.saving.serialize_keras_object(self.dtype_policy),
         }

@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from keras_segup.ops import reference
+
 
 def _unnormalize(coord, size, align_corners):
     if align_corners:
@@ -63,16 +65,12 @@ def _axis(in_size, out_size):
 
 @functools.partial(jax.jit, static_argnums=1)
 def nearest_cell(x, size):
-    batch, height, width, channels = x.shape
+    height, width = x.shape[1:3]
     iy, rel_y = _axis(height, size[0])
     ix, rel_x = _axis(width, size[1])
     offsets = np.stack(np.meshgrid(rel_y, rel_x, indexing="ij"), axis=-1)
     if size[0] % height == 0 and size[1] % width == 0:
-        ry, rx = size[0] // height, size[1] // width
-        repeated = jnp.broadcast_to(
-            x[:, :, None, :, None, :], (batch, height, ry, width, rx, channels)
-        )
-        features = repeated.reshape(batch, size[0], size[1], channels)
+        features = reference.repeat_cells(x, size)
     else:
         features = x[:, iy[:, None], ix[None, :]]
     return features, jnp.asarray(offsets, x.dtype)

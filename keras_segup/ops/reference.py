@@ -97,16 +97,14 @@ def nearest_cell(x, size):
     return features, offsets
 
 
-def nearest_cell_integer_ratio(x, size):
-    """`nearest_cell` when Ho/H and Wo/W are integers: a broadcast repeat."""
+def repeat_cells(x, size):
+    """`nearest_cell`'s features when Ho/H and Wo/W are integers: a broadcast repeat."""
     batch, height, width, channels = ops.shape(x)
     ry, rx = size[0] // height, size[1] // width
     repeated = ops.broadcast_to(
         x[:, :, None, :, None, :], (batch, height, ry, width, rx, channels)
     )
-    features = ops.reshape(repeated, (batch, size[0], size[1], channels))
-    _, _, offsets = nearest_cell_offsets(height, width, size, x.dtype)
-    return features, offsets
+    return ops.reshape(repeated, (batch, size[0], size[1], channels))
 
 
 def extract_windows(x, kernel_size, dilation):
@@ -119,3 +117,46 @@ def extract_windows(x, kernel_size, dilation):
         for dx in range(kernel_size)
     ]
     return ops.stack(windows, axis=3)
+
+
+def _axis_taps(in_size, out_size, align_corners):
+    """Source rows (i0, i1) and the weight of i1 for each output row."""
+    position = ops.cast(ops.arange(out_size), "float32")
+    in_float = ops.cast(in_size, "float32")
+    out_float = ops.cast(out_size, "float32")
+    if align_corners:
+        scale = (in_float - 1.0) / ops.maximum(out_float - 1.0, 1.0)
+        source = position * scale
+    else:
+        source = (position + 0.5) * (in_float / out_float) - 0.5
+    source = ops.clip(source, 0.0, in_float - 1.0)
+    lower = ops.floor(source)
+    weight = source - lower
+    lower = ops.cast(lower, "int32")
+    upper = ops.minimum(lower + 1, ops.cast(in_size, "int32") - 1)
+    return lower, upper, weight
+
+
+def _resize_axis(x, axis, out_size, align_corners):
+    lower, upper, weight = _axis_taps(ops.shape(x)[axis], out_size, align_corners)
+    shape = [1, 1, 1, 1]
+    shape[axis] = -1
+    weight = ops.reshape(ops.cast(weight, x.dtype), shape)
+    low = ops.take(x, lower, axis=axis)
+    return low + (ops.take(x, upper, axis=axis) - low) * weight
+
+
+def resize_bilinear(x, size, align_corners):
+    """Two separable 2-tap gathers: every backend and exporter runs them."""
+    x = _resize_axis(x, 1, size[0], align_corners)
+    return _resize_axis(x, 2, size[1], align_corners)
+
+
+def l2_normalize(x):
+    """`x / max(||x||, 1e-12)` over the last axis, as in torch's `F.normalize`.
+
+    Written as a product with `rsqrt`: TFLite's DIV kernel refused some
+    all-zero feature vectors at run time.
+    """
+    squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
+    return x * ops.rsqrt(ops.maximum(squared, 1e-24))

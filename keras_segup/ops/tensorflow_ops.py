@@ -68,7 +68,7 @@ def _nearest_cell_features(x, iy, ix):
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _repeat_cells(x, size):
-    return reference.nearest_cell_integer_ratio(x, size)[0]
+    return reference.repeat_cells(x, size)
 
 
 def nearest_cell(x, size):

@@ -41,12 +41,10 @@ def grid_sample(x, grid, mode, padding_mode, align_corners):
 
 
 def nearest_cell(x, size):
-    batch, height, width, channels = x.shape
+    height, width = x.shape[1:3]
     iy, ix, offsets = reference.nearest_cell_offsets(height, width, size, x.dtype)
     if size[0] % height == 0 and size[1] % width == 0:
-        ry, rx = size[0] // height, size[1] // width
-        repeated = x[:, :, None, :, None, :].expand(batch, height, ry, width, rx, channels)
-        return repeated.reshape(batch, size[0], size[1], channels), offsets
+        return reference.repeat_cells(x, size), offsets
     features = x.index_select(1, iy.to(x.device)).index_select(2, ix.to(x.device))
     return features, offsets
 

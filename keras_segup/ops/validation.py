@@ -4,6 +4,8 @@ Each check raises a `ValueError` naming the argument, what it got and what
 is accepted, before any backend code runs.
 """
 
+import operator
+
 import numpy as np
 
 GRID_SAMPLE_MODES = ("bilinear", "nearest")
@@ -28,8 +30,9 @@ def _check_rank(name, tensor, rank, layout):
 
 
 def _check_positive_int(name, value, odd=False):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise ValueError(f"`{name}` must be an int; got {value!r}.")
+    value = operator.index(value)
     if value < 1 or (odd and value % 2 == 0):
         accepted = "an odd int >= 1 (1, 3, 5, ...)" if odd else "an int >= 1"
         raise ValueError(f"`{name}` must be {accepted}; got {value}.")
@@ -72,10 +75,30 @@ def check_nearest_cell_args(x, size):
         )
     for value in size:
         _check_positive_int("size", value)
-    return int(size[0]), int(size[1])
+    return static_size(size)
 
 
 def check_extract_windows_args(x, kernel_size, dilation):
     _check_rank("x", x, 4, "(batch, height, width, channels)")
     _check_positive_int("kernel_size", kernel_size, odd=True)
     _check_positive_int("dilation", dilation)
+
+
+def static_size(size):
+    """`(height, width)` as Python ints, or None while they are symbolic tensors.
+
+    Raises:
+        ValueError: for anything but a pair of integers or scalar tensors.
+    """
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise ValueError(f"`size` must be a pair (out_height, out_width); got {size!r}.")
+    try:
+        return tuple(operator.index(n) for n in size)
+    except TypeError:
+        if all(_is_graph_scalar(n) or hasattr(n, "__index__") for n in size):
+            return None  # a graph being traced: known only at run time
+        raise ValueError(f"`size` must be a pair of ints (out_height, out_width); got {size!r}.") from None
+
+
+def _is_graph_scalar(n):
+    return hasattr(n, "dtype") and not isinstance(n, np.generic)

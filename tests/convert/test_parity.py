@@ -1,48 +1,42 @@
-"""Runs tools/check_parity.py on every official-code fixture in ../shared/parity."""
-
-import importlib.util
-from pathlib import Path
+"""Checks every family against its official-code fixture in ../shared/parity."""
 
 import numpy as np
 import pytest
 
 from keras_segup import convert
-
-TOOL = Path(__file__).resolve().parents[2] / "tools" / "check_parity.py"
-spec = importlib.util.spec_from_file_location("check_parity", TOOL)
-check_parity = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(check_parity)
+from keras_segup.convert.parity import FixtureError
+from keras_segup.convert.parity import check_fixture
 
 
 @pytest.mark.parametrize("kind", ["gai", "ifa", "fanet"])
-def test_official_fixture(kind, shared_dir, capsys):
-    path = shared_dir / "parity" / f"{kind}_public.npz"
-    assert check_parity.main([str(path)]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert len([line for line in lines if line.rstrip().endswith(" ok")]) >= 4
+def test_official_fixture(kind, shared_dir):
+    rows = check_fixture(shared_dir / "parity" / f"{kind}_public.npz")
+    assert len(rows) >= 4
+    off = [(name, diff) for name, diff, _, _, ok in rows if not ok]
+    assert not off, f"outputs off the official ones: {off}"
 
 
-def test_unknown_fixture_kind_exits_2(tmp_path, capsys):
+def test_unknown_fixture_kind(tmp_path):
     path = tmp_path / "mystery.npz"
     np.savez(path, **{"param/foo.weight": np.zeros(3), "input/x": np.zeros(3)})
     path.with_suffix(".json").write_text("{}")
-    assert check_parity.main([str(path)]) == 2
-    assert "unknown fixture kind" in capsys.readouterr().out
+    with pytest.raises(FixtureError, match="unknown fixture kind"):
+        check_fixture(path)
 
 
-def test_missing_fixture_exits_2(tmp_path, capsys):
-    assert check_parity.main([str(tmp_path / "absent.npz")]) == 2
-    assert "cannot read fixture" in capsys.readouterr().out
+def test_missing_fixture(tmp_path):
+    with pytest.raises(FixtureError, match="cannot read fixture"):
+        check_fixture(tmp_path / "absent.npz")
 
 
-def test_wrong_output_is_reported_off(shared_dir, tmp_path, capsys):
+def test_wrong_output_is_reported_off(shared_dir, tmp_path):
     data = dict(np.load(shared_dir / "parity" / "fanet_public.npz"))
     data["output/logits"] = data["output/logits"] + 0.01
     path = tmp_path / "fanet_public.npz"
     np.savez(path, **data)
     path.with_suffix(".json").write_text((shared_dir / "parity" / "fanet_public.json").read_text())
-    assert check_parity.main([str(path)]) == 1
-    assert "OFF" in capsys.readouterr().out
+    verdicts = {name: ok for name, _, _, _, ok in check_fixture(path)}
+    assert verdicts["logits"] is False and verdicts["logits_lowres"] is True
 
 
 def test_converter_errors(shared_dir):

@@ -7,7 +7,7 @@ from keras_segup.layers.conv_bn_act import ConvBNAct
 from keras_segup.layers.global_context import GlobalContext
 from tests.test_case import realistic_features
 from tests.test_case import run_layer_test
-from tests.test_case import run_mixed_precision_test
+from tests.test_case import run_precision_test
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_classifier_block(tmp_path):
 
 def test_global_context(tmp_path):
     run_layer_test(GlobalContext, {"channels": 6}, realistic_features((2, 5, 7, 6)), (2, 5, 7, 6), tmp_path)
-    run_mixed_precision_test(GlobalContext, {"channels": 6}, realistic_features((1, 5, 7, 6)))
+    run_precision_test(GlobalContext, {"channels": 6}, realistic_features((1, 5, 7, 6)))
 
 
 def test_global_context_rejects_wrong_channels():
@@ -60,7 +60,7 @@ def test_global_context_rejects_wrong_channels():
     [(ConvBNAct, {"filters": 4, "kernel_size": 3}), (ClassifierBlock, {"channels": 4, "num_classes": 3})],
 )
 def test_mixed_precision_and_bad_inputs(cls, kwargs):
-    run_mixed_precision_test(cls, kwargs, realistic_features((1, 6, 7, 5)))
+    run_precision_test(cls, kwargs, realistic_features((1, 6, 7, 5)))
     layer = cls(**kwargs)
     layer(np.ones((1, 6, 7, 5), "float32"))
     with pytest.raises(ValueError, match="expected axis -1"):

@@ -8,7 +8,7 @@ from keras_segup.models.ifa.ifa_head import IFAHead
 from keras_segup.models.rsp.rsp_head import RSPHead
 from tests.test_case import realistic_features
 from tests.test_case import run_layer_test
-from tests.test_case import run_mixed_precision_test
+from tests.test_case import run_precision_test
 from tests.test_case import to_numpy
 
 # a 70x100 image (not a multiple of 32): strides 4..32 rounded up, small channels
@@ -65,7 +65,7 @@ def test_mixed_precision(name, request):
     if keras.backend.backend() == "jax" and not request.config.getoption("--run-large"):
         pytest.skip("jax runs this only with --run-large: compiling every op in bfloat16 takes minutes")
     cls, kwargs, _ = HEADS[name]
-    run_mixed_precision_test(cls, kwargs, features(batch=1), {"return_aux": True})
+    run_precision_test(cls, kwargs, features(batch=1), {"return_aux": True})
 
 
 @pytest.mark.parametrize("name", sorted(HEADS))

@@ -9,27 +9,16 @@ import pytest
 
 from keras_segup.models import FANetSegmenter
 from keras_segup.models import GAISegmenter
-from keras_segup.models import IFASegmenter
 from keras_segup.models import RSPSegmenter
 from keras_segup.models import Segmenter
-from tests.models.conftest import tiny_backbone
+from tests.test_case import SMALL_SEGMENTERS as SEGMENTERS
+from tests.test_case import small_segmenter as small
+from tests.test_case import tiny_backbone
 from tests.test_case import to_numpy
-
-SEGMENTERS = {
-    "gai": (GAISegmenter, {"channels": 16}, 2),
-    "ifa": (IFASegmenter, {"channels": 16, "pos_dim": 8, "hidden_units": [16, 16], "aux_channels": 16}, 1),
-    "fanet": (FANetSegmenter, {"channels": 16, "aux_channels": 8, "classifier_channels": 16}, 2),
-    "rsp": (RSPSegmenter, {"channels": 16, "key_channels": 8, "num_heads": 2}, 1),
-}
 
 
 def images(batch=2, size=(70, 100), seed=0):
     return np.random.default_rng(seed).uniform(0, 255, (batch, *size, 3)).astype("float32")
-
-
-def small(name, backbone):
-    cls, head_kwargs, _ = SEGMENTERS[name]
-    return cls(num_classes=5, backbone=backbone, head_kwargs=head_kwargs)
 
 
 @pytest.mark.parametrize("name", sorted(SEGMENTERS))
@@ -116,7 +105,9 @@ OTHER_BACKEND = {"jax": "torch", "torch": "tensorflow", "tensorflow": "jax"}
 SAVE_SCRIPT = """
 import numpy as np, keras
 from keras_segup.models import FANetSegmenter
-from tests.models.conftest import tiny_backbone
+from keras_segup.models import GAISegmenter
+from keras_segup.models import RSPSegmenter
+from tests.test_case import tiny_backbone
 model = FANetSegmenter(num_classes=5, backbone=tiny_backbone(),
                        head_kwargs={{"channels": 16, "aux_channels": 8, "classifier_channels": 16}})
 x = np.random.default_rng(0).uniform(0, 255, (1, 70, 100, 3)).astype("float32")

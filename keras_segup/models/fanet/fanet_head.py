@@ -1,16 +1,13 @@
 import keras
 from keras import ops
 
-from keras_segup.layers.classifier_block import ClassifierBlock
 from keras_segup.layers.conv_bn_act import ConvBNAct
-from keras_segup.layers.fast_attention import FastAttention
-from keras_segup.layers.resizing import resize_bilinear
-from keras_segup.layers.validation import check_inputs
-from keras_segup.models.head_output_spec import head_output_spec
+from keras_segup.models.decode_head import DecodeHead
+from keras_segup.models.fanet.fanet_layers import FastAttention
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
-class FANetHead(keras.layers.Layer):
+class FANetHead(DecodeHead):
     """The FANet decode head (Hu et al., "Real-time Semantic Segmentation with Fast Attention").
 
     Top-down over the four levels (coarsest first). At each level a
@@ -30,6 +27,7 @@ class FANetHead(keras.layers.Layer):
         key_channels: channels of the attention keys (FANet: 32).
         aux_channels: hidden width of the auxiliary classifiers (64).
         classifier_channels: hidden width of the main classifier (256).
+        dropout: dropout before the classifiers (FANet: none).
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -48,6 +46,10 @@ class FANetHead(keras.layers.Layer):
     (1, 16, 24, 19)
     """
 
+    align_corners = True
+    output_level = 0
+    aux_levels = (3, 2)
+
     def __init__(
         self,
         num_classes,
@@ -55,10 +57,10 @@ class FANetHead(keras.layers.Layer):
         key_channels=32,
         aux_channels=64,
         classifier_channels=256,
+        dropout=0.0,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.num_classes = num_classes
+        super().__init__(num_classes, dropout=dropout, **kwargs)
         self.channels = channels
         self.key_channels = key_channels
         self.aux_channels = aux_channels
@@ -76,18 +78,14 @@ class FANetHead(keras.layers.Layer):
         ]
         # ups[i - 1] maps level i to level i - 1's channels (built in build)
         self.ups = []
-        classifier = dict(use_bias=False, activation="leaky_relu", dropout=0.0,
-                          classifier_bias=False, dtype=dtype)
-        self.classifier = ClassifierBlock(
-            classifier_channels, num_classes, name="classifier", **classifier
-        )
+        classifier = dict(use_bias=False, activation="leaky_relu", classifier_bias=False)
+        self.classifier = self.classifier_block(classifier_channels, "classifier", **classifier)
         self.aux_classifiers = [
-            ClassifierBlock(aux_channels, num_classes, name=f"aux_classifier_{i}", **classifier)
+            self.classifier_block(aux_channels, f"aux_classifier_{i}", **classifier)
             for i in range(2)
         ]
 
-    def build(self, input_shape):
-        shapes = check_inputs(self, input_shape, 4)
+    def build_head(self, shapes):
         self.ups = [
             ConvBNAct(
                 shapes[i - 1][-1], 1, padding=1, activation="leaky_relu",
@@ -105,21 +103,20 @@ class FANetHead(keras.layers.Layer):
         self.classifier.build((*smoothed[0][:3], 2 * self.channels))
         self.aux_classifiers[0].build(smoothed[3])
         self.aux_classifiers[1].build(smoothed[2])
-        self.input_spec = [keras.InputSpec(ndim=4, axes={-1: s[-1]}) for s in shapes]
 
     def call(self, inputs, training=None, return_aux=False):
         up, smoothed = None, {}
         for i in (3, 2, 1, 0):
             x = self.attentions[i](inputs[i], training=training)
             if up is not None:
-                x = x + resize_bilinear(up, ops.shape(x)[1:3], align_corners=True)
+                x = x + self.resize(up, x)
             if i > 0:
                 up = self.ups[i - 1](x, training=training)
             if i in self.smooth_levels:
                 smooth = self.smooths[self.smooth_levels.index(i)]
                 smoothed[i] = smooth(x, training=training)
         fine = smoothed[0]
-        coarse = resize_bilinear(smoothed[2], ops.shape(fine)[1:3], align_corners=True)
+        coarse = self.resize(smoothed[2], fine)
         logits = self.classifier(ops.concatenate([coarse, fine], -1), training=training)
         if not return_aux:
             return logits
@@ -129,20 +126,9 @@ class FANetHead(keras.layers.Layer):
         ]
         return [logits, *aux]
 
-    def compute_output_shape(self, input_shape):
-        return (*tuple(input_shape[0])[:3], self.num_classes)
-
-    def aux_output_shapes(self, input_shape):
-        """Shapes of the auxiliary logits, at the C5 and C4 grids."""
-        return [(*tuple(input_shape[i])[:3], self.num_classes) for i in (3, 2)]
-
-    def compute_output_spec(self, inputs, training=None, return_aux=False):
-        return head_output_spec(self, inputs, return_aux)
-
     def get_config(self):
         return {
             **super().get_config(),
-            "num_classes": self.num_classes,
             "channels": self.channels,
             "key_channels": self.key_channels,
             "aux_channels": self.aux_channels,

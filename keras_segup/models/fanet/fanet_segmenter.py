@@ -1,9 +1,7 @@
 import keras
 
 from keras_segup.models.fanet.fanet_head import FANetHead
-from keras_segup.models.fanet.fanet_presets import FANET_PRESETS
 from keras_segup.models.segmenter import Segmenter
-from keras_segup.presets import register_presets
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -22,8 +20,5 @@ class FANetSegmenter(Segmenter):
 
     head_class = FANetHead
     default_backbone = {"depth": 18, "extra_reduction": True}
-    align_corners = True
     aux_loss_weights = (0.5, 0.5)
 
-
-register_presets("FANetSegmenter", FANET_PRESETS)

@@ -1,23 +1,20 @@
 import keras
 from keras import ops
 
-from keras_segup.layers.classifier_block import ClassifierBlock
 from keras_segup.layers.conv_bn_act import ConvBNAct
-from keras_segup.layers.cross_layer_attention import CrossLayerAttention
 from keras_segup.layers.global_context import GlobalContext
-from keras_segup.layers.resizing import resize_bilinear
-from keras_segup.layers.validation import check_inputs
-from keras_segup.models.head_output_spec import head_output_spec
+from keras_segup.models.decode_head import DecodeHead
+from keras_segup.models.gai.gai_layers import GuidedAttentiveInterpolation
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
-class GAIHead(keras.layers.Layer):
+class GAIHead(DecodeHead):
     """The GAI decode head (Cheng et al., CLANet `CLAHead` with criss-cross GAI).
 
     1. Lateral 1x1 ConvBNReLU to `channels` on P2..P5.
     2. Global context on P5 (`GlobalContext`).
-    3. Two `CrossLayerAttention` blocks interpolate P4 and P5 onto the P3
-       grid, guided by P3.
+    3. Two `GuidedAttentiveInterpolation` blocks interpolate P4 and P5 onto
+       the P3 grid, guided by P3.
     4. Merge `[P3, P4', P5']` (1x1 then 3x3 ConvBNReLU), upsample to the P2
        grid (bilinear, half-pixel), and classify `[merged, P2]`.
     5. Two auxiliary classifiers on P4' and P5' (loss weight 1.0 each).
@@ -45,81 +42,62 @@ class GAIHead(keras.layers.Layer):
     (1, 16, 24, 19)
     """
 
+    align_corners = False
+    output_level = 0
+    aux_levels = (1, 1)
+
     def __init__(self, num_classes, channels=128, dropout=0.1, **kwargs):
-        super().__init__(**kwargs)
-        self.num_classes = num_classes
+        super().__init__(num_classes, dropout=dropout, **kwargs)
         self.channels = channels
-        self.dropout = dropout
         dtype = self.dtype_policy
         self.laterals = [
             ConvBNAct(channels, 1, dtype=dtype, name=f"lateral_{i}") for i in range(4)
         ]
         self.context = GlobalContext(channels, dtype=dtype, name="context")
-        self.interpolations = [
-            CrossLayerAttention(channels, dtype=dtype, name=f"interpolation_{i}")
+        self.gai_blocks = [
+            GuidedAttentiveInterpolation(channels, dtype=dtype, name=f"gai_{i}")
             for i in range(2)
         ]
         self.merge = [
             ConvBNAct(channels, 1, dtype=dtype, name="merge_1x1"),
             ConvBNAct(channels, 3, dtype=dtype, name="merge_3x3"),
         ]
-        self.classifier = ClassifierBlock(
-            channels, num_classes, kernel_size=1, use_bias=False,
-            dropout=dropout, dtype=dtype, name="classifier",
+        self.classifier = self.classifier_block(
+            channels, "classifier", kernel_size=1, use_bias=False
         )
         self.aux_classifiers = [
-            ClassifierBlock(channels, num_classes, kernel_size=3, dropout=dropout,
-                            dtype=dtype, name=f"aux_classifier_{i}")
+            self.classifier_block(channels, f"aux_classifier_{i}", kernel_size=3)
             for i in range(2)
         ]
 
-    def build(self, input_shape):
-        shapes = check_inputs(self, input_shape, 4)
+    def build_head(self, shapes):
         grids = [(s[0], s[1], s[2], self.channels) for s in shapes]
         for lateral, shape in zip(self.laterals, shapes):
             lateral.build(shape)
         self.context.build(grids[3])
-        for interpolation, coarse in zip(self.interpolations, grids[2:]):
-            interpolation.build([grids[1], coarse])
+        for gai, coarse in zip(self.gai_blocks, grids[2:]):
+            gai.build([grids[1], coarse])
         self.merge[0].build((*grids[1][:3], 3 * self.channels))
         self.merge[1].build(grids[1])
         self.classifier.build((*grids[0][:3], 2 * self.channels))
         for aux in self.aux_classifiers:
             aux.build(grids[1])
-        self.input_spec = [keras.InputSpec(ndim=4, axes={-1: s[-1]}) for s in shapes]
 
     def call(self, inputs, training=None, return_aux=False):
         p2, p3, p4, p5 = [
             lateral(x, training=training) for lateral, x in zip(self.laterals, inputs)
         ]
         p5 = self.context(p5, training=training)
-        p4 = self.interpolations[0]([p3, p4], training=training)
-        p5 = self.interpolations[1]([p3, p5], training=training)
+        p4 = self.gai_blocks[0]([p3, p4], training=training)
+        p5 = self.gai_blocks[1]([p3, p5], training=training)
         merged = self.merge[0](ops.concatenate([p3, p4, p5], -1), training=training)
         merged = self.merge[1](merged, training=training)
-        merged = resize_bilinear(merged, ops.shape(p2)[1:3], align_corners=False)
+        merged = self.resize(merged, p2)
         logits = self.classifier(ops.concatenate([merged, p2], -1), training=training)
         if not return_aux:
             return logits
         aux = [c(x, training=training) for c, x in zip(self.aux_classifiers, (p4, p5))]
         return [logits, *aux]
 
-    def compute_output_shape(self, input_shape):
-        p2 = input_shape[0]
-        return (p2[0], p2[1], p2[2], self.num_classes)
-
-    def aux_output_shapes(self, input_shape):
-        """Shapes of the auxiliary logits: both at the P3 grid."""
-        p3 = input_shape[1]
-        return [(p3[0], p3[1], p3[2], self.num_classes)] * 2
-
-    def compute_output_spec(self, inputs, training=None, return_aux=False):
-        return head_output_spec(self, inputs, return_aux)
-
     def get_config(self):
-        return {
-            **super().get_config(),
-            "num_classes": self.num_classes,
-            "channels": self.channels,
-            "dropout": self.dropout,
-        }
+        return {**super().get_config(), "channels": self.channels}

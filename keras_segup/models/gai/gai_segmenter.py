@@ -1,9 +1,7 @@
 import keras
 
 from keras_segup.models.gai.gai_head import GAIHead
-from keras_segup.models.gai.gai_presets import GAI_PRESETS
 from keras_segup.models.segmenter import Segmenter
-from keras_segup.presets import register_presets
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -21,8 +19,5 @@ class GAISegmenter(Segmenter):
 
     head_class = GAIHead
     default_backbone = {"depth": 18, "deep_stem": True}
-    align_corners = False
     aux_loss_weights = (1.0, 1.0)
 
-
-register_presets("GAISegmenter", GAI_PRESETS)

@@ -1,14 +1,12 @@
 import keras
 
-from keras_segup.layers.classifier_block import ClassifierBlock
 from keras_segup.layers.conv_bn_act import ConvBNAct
-from keras_segup.layers.implicit_feature_alignment import ImplicitFeatureAlignment
-from keras_segup.layers.validation import check_inputs
-from keras_segup.models.head_output_spec import head_output_spec
+from keras_segup.models.decode_head import DecodeHead
+from keras_segup.models.ifa.ifa_layers import ImplicitFeatureAlignment
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
-class IFAHead(keras.layers.Layer):
+class IFAHead(DecodeHead):
     """The IFA decode head (official `fpn_ifa` without ASPP, plus `Aux_Module`).
 
     Lateral 1x1 ConvBNReLU (with bias) to `channels` on P2..P5, then
@@ -23,6 +21,7 @@ class IFAHead(keras.layers.Layer):
         hidden_units: IFA MLP widths (IFA: 512, 256, 256).
         aux_channels: hidden width of the auxiliary classifier (IFA: 256).
         chunk_size: maximum output pixels the MLP decodes at once.
+        dropout: dropout before the auxiliary classifier (training only).
         **kwargs: base layer arguments.
 
     Call arguments:
@@ -42,6 +41,10 @@ class IFAHead(keras.layers.Layer):
     (1, 64, 96, 19)
     """
 
+    align_corners = True
+    output_level = 0
+    aux_levels = (2,)
+
     def __init__(
         self,
         num_classes,
@@ -50,10 +53,10 @@ class IFAHead(keras.layers.Layer):
         hidden_units=(512, 256, 256),
         aux_channels=256,
         chunk_size=131072,
+        dropout=0.1,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.num_classes = num_classes
+        super().__init__(num_classes, dropout=dropout, **kwargs)
         self.channels = channels
         self.pos_dim = pos_dim
         self.hidden_units = tuple(hidden_units)
@@ -67,17 +70,13 @@ class IFAHead(keras.layers.Layer):
         self.ifa = ImplicitFeatureAlignment(
             num_classes, pos_dim, hidden_units, chunk_size, dtype=dtype, name="ifa"
         )
-        self.aux_classifier = ClassifierBlock(
-            aux_channels, num_classes, kernel_size=3, dtype=dtype, name="aux_classifier"
-        )
+        self.aux_classifier = self.classifier_block(aux_channels, "aux_classifier", kernel_size=3)
 
-    def build(self, input_shape):
-        shapes = check_inputs(self, input_shape, 4)
+    def build_head(self, shapes):
         for lateral, shape in zip(self.laterals, shapes):
             lateral.build(shape)
         self.ifa.build([(*s[:3], self.channels) for s in shapes])
         self.aux_classifier.build(shapes[2])
-        self.input_spec = [keras.InputSpec(ndim=4, axes={-1: s[-1]}) for s in shapes]
 
     def call(self, inputs, output_size=None, training=None, return_aux=False):
         levels = [lateral(x, training=training) for lateral, x in zip(self.laterals, inputs)]
@@ -86,15 +85,8 @@ class IFAHead(keras.layers.Layer):
             return logits
         return [logits, self.aux_classifier(inputs[2], training=training)]
 
-    def compute_output_shape(self, input_shape):
-        return (*tuple(input_shape[0])[:3], self.num_classes)
-
-    def aux_output_shapes(self, input_shape):
-        """Shape of the auxiliary logits, at the P4 grid."""
-        return [(*tuple(input_shape[2])[:3], self.num_classes)]
-
     def compute_output_spec(self, inputs, output_size=None, training=None, return_aux=False):
-        spec = head_output_spec(self, inputs, return_aux)
+        spec = super().compute_output_spec(inputs, return_aux=return_aux)
         if output_size is None:
             return spec
         logits = spec[0] if return_aux else spec
@@ -106,7 +98,6 @@ class IFAHead(keras.layers.Layer):
     def get_config(self):
         return {
             **super().get_config(),
-            "num_classes": self.num_classes,
             "channels": self.channels,
             "pos_dim": self.pos_dim,
             "hidden_units": list(self.hidden_units),

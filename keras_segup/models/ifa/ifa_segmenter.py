@@ -2,9 +2,7 @@ import keras
 from keras import ops
 
 from keras_segup.models.ifa.ifa_head import IFAHead
-from keras_segup.models.ifa.ifa_presets import IFA_PRESETS
 from keras_segup.models.segmenter import Segmenter
-from keras_segup.presets import register_presets
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -24,7 +22,6 @@ class IFASegmenter(Segmenter):
 
     head_class = IFAHead
     default_backbone = {"depth": 50, "deep_stem": True}
-    align_corners = True
     aux_loss_weights = (0.4,)
     # traced with a static size, tf2onnx folds the positional encodings into
     # constants of 8 KB per stride-4 pixel (and ran out of 24 GB converting
@@ -38,5 +35,3 @@ class IFASegmenter(Segmenter):
         logits = self.head(features, output_size=tuple(output_size), training=training)
         return ops.cast(logits, "float32")
 
-
-register_presets("IFASegmenter", IFA_PRESETS)

@@ -1,15 +1,13 @@
 import keras
 
-from keras_segup.layers.classifier_block import ClassifierBlock
 from keras_segup.layers.conv_bn_act import ConvBNAct
 from keras_segup.layers.global_context import GlobalContext
-from keras_segup.layers.relational_semantics_propagator import RelationalSemanticsPropagator
-from keras_segup.layers.validation import check_inputs
-from keras_segup.models.head_output_spec import head_output_spec
+from keras_segup.models.decode_head import DecodeHead
+from keras_segup.models.rsp.rsp_layers import RelationalSemanticsPropagator
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
-class RSPHead(keras.layers.Layer):
+class RSPHead(DecodeHead):
     """The RSP head (Bai et al. 2021): stacked relational propagators on an efficient FPN.
 
     1. Efficient FPN: lateral 1x1 ConvBNReLU to `channels` (128) on P2..P5,
@@ -47,6 +45,10 @@ class RSPHead(keras.layers.Layer):
     (1, 16, 24, 19)
     """
 
+    align_corners = False
+    output_level = 0
+    aux_levels = (2,)
+
     def __init__(
         self,
         num_classes,
@@ -57,13 +59,11 @@ class RSPHead(keras.layers.Layer):
         dropout=0.1,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.num_classes = num_classes
+        super().__init__(num_classes, dropout=dropout, **kwargs)
         self.channels = channels
         self.key_channels = key_channels
         self.num_heads = num_heads
         self.kernel_size = kernel_size
-        self.dropout = dropout
         dtype = self.dtype_policy
         self.laterals = [
             ConvBNAct(channels, 1, dtype=dtype, name=f"lateral_{i}") for i in range(4)
@@ -75,17 +75,10 @@ class RSPHead(keras.layers.Layer):
             )
             for i in range(3)
         ]
-        self.classifier = ClassifierBlock(
-            channels, num_classes, kernel_size=3, use_bias=False, dropout=dropout,
-            dtype=dtype, name="classifier",
-        )
-        self.aux_classifier = ClassifierBlock(
-            channels, num_classes, kernel_size=3, use_bias=False, dropout=dropout,
-            dtype=dtype, name="aux_classifier",
-        )
+        self.classifier = self.classifier_block(channels, "classifier", use_bias=False)
+        self.aux_classifier = self.classifier_block(channels, "aux_classifier", use_bias=False)
 
-    def build(self, input_shape):
-        shapes = check_inputs(self, input_shape, 4)
+    def build_head(self, shapes):
         grids = [(*s[:3], self.channels) for s in shapes]
         for lateral, shape in zip(self.laterals, shapes):
             lateral.build(shape)
@@ -94,7 +87,6 @@ class RSPHead(keras.layers.Layer):
             propagator.build([low, high])
         self.classifier.build(grids[0])
         self.aux_classifier.build(grids[2])
-        self.input_spec = [keras.InputSpec(ndim=4, axes={-1: s[-1]}) for s in shapes]
 
     def call(self, inputs, training=None, return_aux=False):
         levels = [lateral(x, training=training) for lateral, x in zip(self.laterals, inputs)]
@@ -106,23 +98,11 @@ class RSPHead(keras.layers.Layer):
             return logits
         return [logits, self.aux_classifier(levels[2], training=training)]
 
-    def compute_output_shape(self, input_shape):
-        return (*tuple(input_shape[0])[:3], self.num_classes)
-
-    def aux_output_shapes(self, input_shape):
-        """Shape of the auxiliary logits, at the P4 grid."""
-        return [(*tuple(input_shape[2])[:3], self.num_classes)]
-
-    def compute_output_spec(self, inputs, training=None, return_aux=False):
-        return head_output_spec(self, inputs, return_aux)
-
     def get_config(self):
         return {
             **super().get_config(),
-            "num_classes": self.num_classes,
             "channels": self.channels,
             "key_channels": self.key_channels,
             "num_heads": self.num_heads,
             "kernel_size": self.kernel_size,
-            "dropout": self.dropout,
         }

@@ -1,9 +1,7 @@
 import keras
 
 from keras_segup.models.rsp.rsp_head import RSPHead
-from keras_segup.models.rsp.rsp_presets import RSP_PRESETS
 from keras_segup.models.segmenter import Segmenter
-from keras_segup.presets import register_presets
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -21,8 +19,5 @@ class RSPSegmenter(Segmenter):
 
     head_class = RSPHead
     default_backbone = {"depth": 50, "deep_stem": True}
-    align_corners = False
     aux_loss_weights = (0.4,)
 
-
-register_presets("RSPSegmenter", RSP_PRESETS)

@@ -1,0 +1,203 @@
+"""The layer of IFA (Hu et al., ECCV 2022): implicit feature alignment, logits at any resolution."""
+
+import keras
+from keras import ops
+import numpy as np
+
+from keras_segup.layers.validation import check_inputs
+from keras_segup.ops import nearest_cell
+from keras_segup.ops import nearest_cell_axis
+from keras_segup.ops.validation import static_size
+
+
+@keras.saving.register_keras_serializable(package="keras_segup")
+class ImplicitFeatureAlignment(keras.layers.Layer):
+    """Implicit Feature Alignment (Hu et al., ECCV 2022): logits at any resolution.
+
+    For each target cell (i, j) of the requested output grid and each input
+    level, the level's nearest cell is read (`keras_segup.ops.nearest_cell`)
+    together with the offset of the target centre from that cell's centre,
+    in cells, order (y, x). The offset is encoded with a learnable
+    frequency matrix `E` (pos_dim / 2 x 2, initialised to 2^(6k/(n-1)) on
+    the y and x axes):
+
+        pe = [rel_y, rel_x, sin(rel E^T), cos(rel E^T)]      (2 + pos_dim)
+
+    `[pe, feature]` of every level, concatenated in level order, goes
+    through a per-pixel MLP (Dense-BN-ReLU per hidden layer, then a Dense
+    classifier).
+
+    Implementation: the first MLP layer is linear, so each level's feature
+    part is projected once at the level's own resolution and only the
+    projections are gathered: the (pixels x sum_l(C_l + 2 + pos_dim))
+    matrix of the official code is never built, and large outputs are
+    decoded in row blocks of at most `chunk_size` pixels (inference only;
+    in training the batch norms need every pixel at once).
+
+    Args:
+        num_classes: number of classes.
+        pos_dim: sin + cos encoding channels per level (IFA: 24).
+        hidden_units: widths of the hidden MLP layers (IFA: 512, 256, 256).
+        chunk_size: maximum output pixels decoded at once at inference.
+        **kwargs: base layer arguments.
+
+    Call arguments:
+        inputs: list of level features (B, h_l, w_l, C_l), finest first.
+        size: `(height, width)` of the output; default: the first level's grid.
+
+    Returns:
+        Logits (B, height, width, num_classes).
+
+    Example:
+    >>> ifa = ImplicitFeatureAlignment(19)
+    >>> levels = [keras.ops.ones((1, 32 // s, 48 // s, 256)) for s in (1, 2, 4, 8)]
+    >>> ifa(levels, size=(128, 192)).shape
+    (1, 128, 192, 19)
+    """
+
+    def __init__(
+        self,
+        num_classes,
+        pos_dim=24,
+        hidden_units=(512, 256, 256),
+        chunk_size=131072,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if pos_dim % 4:
+            raise ValueError(f"`pos_dim` must be a multiple of 4; got {pos_dim}.")
+        self.num_classes = num_classes
+        self.pos_dim = pos_dim
+        self.hidden_units = tuple(hidden_units)
+        self.chunk_size = chunk_size
+        dtype = self.dtype_policy
+        bn = dict(epsilon=1e-5, momentum=0.9, dtype=dtype)
+        self.norms = [
+            keras.layers.BatchNormalization(name=f"bn_{i}", **bn)
+            for i in range(len(self.hidden_units))
+        ]
+        self.denses = [
+            keras.layers.Dense(units, dtype=dtype, name=f"dense_{i + 1}")
+            for i, units in enumerate(self.hidden_units[1:])
+        ]
+        self.classifier = keras.layers.Dense(num_classes, dtype=dtype, name="classifier")
+
+    @property
+    def encoding_dim(self):
+        """Channels of one level's positional encoding: 2 + pos_dim."""
+        return 2 + self.pos_dim
+
+    def build(self, input_shape):
+        shapes = check_inputs(self, input_shape, len(input_shape))
+        self.level_channels = [s[-1] for s in shapes]
+        n = self.pos_dim // 4
+        scales = 2.0 ** np.linspace(0, 6, n)
+        initial = np.zeros((2 * n, 2), "float32")
+        initial[:n, 0] = scales
+        initial[n:, 1] = scales
+        self.frequencies = [
+            self.add_weight(
+                name=f"frequencies_{i + 1}",
+                shape=(2 * n, 2),
+                initializer=keras.initializers.Constant(initial),
+            )
+            for i in range(len(shapes))
+        ]
+        in_dim = sum(self.encoding_dim + c for c in self.level_channels)
+        self.kernel = self.add_weight(
+            name="kernel", shape=(in_dim, self.hidden_units[0]), initializer="he_normal"
+        )
+        self.bias = self.add_weight(
+            name="bias", shape=(self.hidden_units[0],), initializer="zeros"
+        )
+        for norm, units in zip(self.norms, self.hidden_units):
+            norm.build((None, None, None, units))
+        for dense, units in zip(self.denses, self.hidden_units):
+            dense.build((None, units))
+        self.classifier.build((None, self.hidden_units[-1]))
+        self.input_spec = [keras.InputSpec(ndim=4, axes={-1: c}) for c in self.level_channels]
+
+    def _kernel_rows(self, level):
+        """(start of the encoding rows, start of the feature rows) of a level."""
+        start = sum(self.encoding_dim + c for c in self.level_channels[:level])
+        return start, start + self.encoding_dim
+
+    def _first_layer(self, projections, size, row_start, row_stop):
+        """Pre-activations of the first MLP layer for output rows [start, stop)."""
+        height, width = size
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        total = ops.cast(self.bias, self.compute_dtype)
+        for level, projection in enumerate(projections):
+            _, in_height, in_width, _ = ops.shape(projection)
+            rows, rel_y = nearest_cell_axis(in_height, height)
+            _, rel_x = nearest_cell_axis(in_width, width)
+            if (row_start, row_stop) != (0, height):
+                projection = ops.take(projection, rows[row_start:row_stop], axis=1)
+            block = (row_stop - row_start, width)
+            features = nearest_cell(projection, block)[0]
+            rel = ops.stack(
+                [
+                    ops.broadcast_to(rel_y[row_start:row_stop, None], block),
+                    ops.broadcast_to(rel_x[None, :], block),
+                ],
+                axis=-1,
+            )
+            angles = ops.matmul(rel, ops.transpose(self.frequencies[level]))
+            encoding = ops.concatenate([rel, ops.sin(angles), ops.cos(angles)], axis=-1)
+            start, _ = self._kernel_rows(level)
+            encoding_kernel = kernel[start : start + self.encoding_dim]
+            total = total + features + ops.matmul(
+                ops.cast(encoding, self.compute_dtype), encoding_kernel
+            )
+        return total
+
+    def _mlp(self, x, training):
+        for i, norm in enumerate(self.norms):
+            if i > 0:
+                x = self.denses[i - 1](x)
+            x = ops.relu(norm(x, training=training))
+        return self.classifier(x)
+
+    def call(self, inputs, size=None, training=None):
+        if size is None:
+            size = tuple(inputs[0].shape[1:3])
+            if None in size:
+                size = tuple(ops.shape(inputs[0])[1:3])
+        kernel = ops.cast(self.kernel, self.compute_dtype)
+        projections = []
+        for level, x in enumerate(inputs):
+            _, start = self._kernel_rows(level)
+            feature_kernel = kernel[start : start + self.level_channels[level]]
+            projections.append(ops.matmul(x, feature_kernel))
+        static = static_size(size)
+        if static is None:  # sizes unknown while tracing: one block
+            return self._mlp(self._first_layer(projections, size, 0, size[0]), training)
+        height, width = static
+        rows = height
+        if not training and height * width > self.chunk_size:
+            rows = max(1, self.chunk_size // width)
+        blocks = []
+        for row_start in range(0, height, rows):
+            row_stop = min(height, row_start + rows)
+            pre = self._first_layer(projections, static, row_start, row_stop)
+            blocks.append(self._mlp(pre, training))
+        return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        first = input_shape[0]
+        return (first[0], first[1], first[2], self.num_classes)
+
+    def compute_output_spec(self, inputs, size=None, training=None):
+        shape = self.compute_output_shape([tuple(x.shape) for x in inputs])
+        if size is not None:
+            shape = (shape[0], size[0], size[1], shape[3])
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "num_classes": self.num_classes,
+            "pos_dim": self.pos_dim,
+            "hidden_units": list(self.hidden_units),
+            "chunk_size": self.chunk_size,
+        }

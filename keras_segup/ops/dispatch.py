@@ -1,0 +1,42 @@
+"""Which implementation of an op runs: the active backend's, or the portable one."""
+
+import contextlib
+import importlib
+
+import keras
+
+from keras_segup.ops import reference
+
+_BACKEND_MODULES = {
+    "jax": "keras_segup.ops.jax_ops",
+    "torch": "keras_segup.ops.torch_ops",
+    "tensorflow": "keras_segup.ops.tensorflow_ops",
+}
+
+
+_portable_depth = 0
+
+
+@contextlib.contextmanager
+def portable():
+    """Inside this context every gather uses the portable `keras.ops` version.
+
+    Exporters trace under it: the TensorFlow kernels are XLA-compiled
+    `tf.function`s, which tf2onnx cannot convert.
+
+    Example:
+    >>> with keras_segup.ops.portable():
+    ...     concrete = serve.get_concrete_function()
+    """
+    global _portable_depth
+    _portable_depth += 1
+    try:
+        yield
+    finally:
+        _portable_depth -= 1
+
+
+def backend_ops():
+    """The specialised module of the active backend, or the reference."""
+    name = _BACKEND_MODULES.get(keras.backend.backend())
+    return importlib.import_module(name) if name and not _portable_depth else reference

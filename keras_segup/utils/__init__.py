@@ -1,0 +1,1 @@
+"""Helpers shared by the library and its command lines: profiling and compatibility shims."""

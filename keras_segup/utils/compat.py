@@ -1,0 +1,54 @@
+"""The one place where keras_segup reaches into private APIs of its dependencies.
+
+Each shim names the private symbol it wraps, so a version bump that moves
+one breaks here, with the name, and nowhere else.
+"""
+
+
+def hub_preset_file(handle, filename):
+    """A local copy of `filename` of a `hf://` or `kaggle://` preset (keras-hub's downloader).
+
+    Wraps `keras_hub.src.utils.preset_utils.get_file`.
+    """
+    from keras_hub.src.utils.preset_utils import get_file
+
+    return get_file(handle, filename)
+
+
+def deeplab_v3_spatial_pyramid_pooling():
+    """keras-hub's ASPP layer class (`keras_hub.src.models.deeplab_v3.deeplab_v3_layers`)."""
+    from keras_hub.src.models.deeplab_v3.deeplab_v3_layers import SpatialPyramidPooling
+
+    return SpatialPyramidPooling
+
+
+def patch_tf2onnx():
+    """Keras's numpy-2 fixes for tf2onnx (`keras.src.export.tf2onnx_lib.patch_tf2onnx`)."""
+    from keras.src.export.tf2onnx_lib import patch_tf2onnx as patch
+
+    patch()
+
+
+def convert_variables_to_constants(concrete_function):
+    """A frozen graph of a concrete function (`tensorflow.python.framework.convert_to_constants`)."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    return convert_variables_to_constants_v2(concrete_function)
+
+
+def sublayers(model):
+    """Every layer inside `model`, recursively (`keras.Layer._flatten_layers`)."""
+    return list(model._flatten_layers())
+
+
+def require_tensorflow(feature):
+    """Raises a clear `ImportError` naming `feature` when TensorFlow is not installed."""
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            f"{feature} needs TensorFlow, which is not installed: pip install tensorflow==2.21.0 "
+            "(the models, layers, ops and inference work without it)."
+        ) from None

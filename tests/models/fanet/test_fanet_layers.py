@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from keras_segup.models.fanet.fanet_layers import FastAttention
+from tests.test_case import realistic_features
+from tests.test_case import run_layer_test
+from tests.test_case import run_precision_test
+from tests.test_case import to_numpy
+
+
+def test_layer(tmp_path):
+    run_layer_test(FastAttention, {"key_channels": 4}, realistic_features((2, 5, 7, 6)), (2, 5, 7, 6), tmp_path)
+
+
+def test_mixed_precision_large_map():
+    # Q (K^T V) sums over all 32768 pixels: ~1e5, past float16's range. The
+    # batch norm after it brings it back to O(1) with batch statistics (here)
+    # or trained moving statistics; before it, float32 is required.
+    x = realistic_features((1, 128, 256, 8))
+    run_precision_test(FastAttention, {"key_channels": 4}, x, {"training": True})
+
+
+def test_equals_quadratic_attention():
+    # Q (K^T V) == (Q K^T) V: the reordering changes the cost, not the result
+    x = realistic_features((1, 6, 5, 4))
+    layer = FastAttention(3)
+    layer(x)
+
+    def branch(block):
+        return to_numpy(block(x, training=False))
+
+    q, k, v = branch(layer.query), branch(layer.key), branch(layer.value)
+    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    k = k / np.maximum(np.linalg.norm(k, axis=-1, keepdims=True), 1e-12)
+    q, k, v = (a.reshape(30, -1) for a in (q, k, v))
+    attended = ((q @ k.T) @ v).reshape(1, 6, 5, 4).astype("float32")
+    expected = x + to_numpy(layer.projection(attended, training=False))
+    np.testing.assert_allclose(to_numpy(layer(x)), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_rejects_wrong_channels_and_rank():
+    layer = FastAttention(4)
+    layer(np.ones((1, 4, 4, 6), "float32"))
+    with pytest.raises(ValueError, match="expected axis -1"):
+        layer(np.ones((1, 4, 4, 5), "float32"))
+    with pytest.raises(ValueError, match="rank 4"):
+        FastAttention(4)(np.ones((4, 4, 6), "float32"))
