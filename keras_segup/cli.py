@@ -13,22 +13,24 @@ preset, missing file or folder, corrupt dataset).
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-import keras
-import numpy as np
-from PIL import Image
-from PIL import ImageDraw
+# a quiet command line: no TensorFlow/XLA start-up log lines (set before they load)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-import keras_segup
-from keras_segup import visualize
-from keras_segup.data import DataError
-from keras_segup.datasets_info import DATASETS
-from keras_segup.datasets_info import bit_palette
-from keras_segup.export import ExportError
-from keras_segup.models import Segmenter
-from keras_segup.presets import PresetError
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import keras_segup  # noqa: E402
+from keras_segup import visualize  # noqa: E402
+from keras_segup.data import DataError  # noqa: E402
+from keras_segup.export import ExportError  # noqa: E402
+from keras_segup.models import Segmenter  # noqa: E402
+from keras_segup.presets import PresetError  # noqa: E402
 
 DATASET_FUNCTIONS = ("cityscapes", "ade20k", "voc", "synthetic")
 
@@ -54,22 +56,16 @@ def load_model(args):
         if not path.is_file():
             raise UsageError(f"The model file {path} does not exist.")
         try:
-            return keras.saving.load_model(path)
+            model = keras.saving.load_model(path)
         except (ValueError, OSError) as error:
             raise UsageError(f"Could not load {path} as a Keras model: {error}") from None
+        if not isinstance(model, Segmenter):
+            raise UsageError(
+                f"{path} holds a {type(model).__name__}, not a keras_segup segmenter; save "
+                "one with Segmenter.save or keras-segup train."
+            )
+        return model
     return Segmenter.from_preset(args.preset, load_weights=not args.no_weights)
-
-
-def class_info(model):
-    """(class names, palette) of a model: from its preset, else by class count."""
-    metadata = getattr(model, "preset_metadata", {}) or {}
-    count = model.num_classes
-    if metadata.get("palette") and metadata.get("class_names"):
-        return metadata["class_names"], np.array(metadata["palette"], np.uint8)
-    for info in DATASETS.values():
-        if len(info["class_names"]) == count:
-            return list(info["class_names"]), np.array(info["palette"], np.uint8)
-    return [f"class {i}" for i in range(count)], np.array(bit_palette(count), np.uint8)
 
 
 def read_image(path):
@@ -88,25 +84,9 @@ def read_image(path):
     return np.asarray(rgb), note
 
 
-def legend(picture, classes, names, colors):
-    """The picture with a strip below listing the classes present, in their colours."""
-    present = [c for c in np.unique(classes).tolist() if c < len(colors)]
-    row_height, columns = 18, max(1, picture.shape[1] // 160)
-    rows = -(-len(present) // columns)
-    canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + rows * row_height + 4), "white")
-    canvas.paste(Image.fromarray(picture), (0, 0))
-    draw = ImageDraw.Draw(canvas)
-    for index, class_id in enumerate(present):
-        x = (index % columns) * 160 + 4
-        y = picture.shape[0] + (index // columns) * row_height + 4
-        draw.rectangle([x, y, x + 12, y + 12], fill=tuple(int(v) for v in colors[class_id]))
-        draw.text((x + 16, y), names[class_id][:22], fill="black")
-    return np.asarray(canvas)
-
-
 def run_predict(args):
     model = load_model(args)
-    names, colors = class_info(model)
+    names, colors = model.labels()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failures = 0
@@ -119,17 +99,12 @@ def run_predict(args):
             continue
         if note:
             print(f"note: {path}: {note}")
-        inputs = image
-        if args.size:
-            inputs = np.asarray(Image.fromarray(image).resize(args.size[::-1], Image.BILINEAR))
-        classes = model.segment(inputs[None].astype(np.float32))[0].astype(np.uint8)
-        if args.size:
-            size = (image.shape[1], image.shape[0])
-            classes = np.asarray(Image.fromarray(classes).resize(size, Image.NEAREST))
+        classes = model.segment(image[None], size=args.size)[0].astype(np.uint8)
         Image.fromarray(classes).save(out / f"{path.stem}_classes.png")
         written = [f"{path.stem}_classes.png"]
         if args.overlay:
-            picture = legend(visualize.overlay(image, classes, colors), classes, names, colors)
+            picture = visualize.overlay(image, classes, colors)
+            picture = visualize.with_legend(picture, classes, names, colors)
             Image.fromarray(picture).save(out / f"{path.stem}_overlay.png")
             written.append(f"{path.stem}_overlay.png")
         print(f"{path} -> {', '.join(str(out / name) for name in written)}")
@@ -153,7 +128,21 @@ def make_dataset(args, split, training):
     return getattr(keras_segup.data, args.data)(args.data_root, split, **options)
 
 
+# training defaults where the preset names no recipe (a preset folder, a .keras file)
+TRAIN_DEFAULTS = {"epochs": 200, "batch_size": 8, "crop_size": [1024, 1024], "learning_rate": 0.01}
+
+
+def apply_recipe(args):
+    """Fills the training options left unset from the preset's recipe."""
+    recipe = {**TRAIN_DEFAULTS, **Segmenter.presets.get(args.preset or "", {}).get("recipe", {})}
+    for option, key in (("epochs", "epochs"), ("batch_size", "batch_size"),
+                        ("crop", "crop_size"), ("lr", "learning_rate")):
+        if getattr(args, option) is None:
+            setattr(args, option, recipe[key])
+
+
 def run_train(args):
+    apply_recipe(args)
     train_data = make_dataset(args, "train", training=True)
     val_data = None if args.no_val else make_dataset(args, "val", training=False)
     keras_segup.training.train(
@@ -171,8 +160,7 @@ def run_evaluate(args):
     if args.limit:
         dataset = dataset.take(args.limit)
     options = {} if args.mode == "whole" else {"crop_size": tuple(args.crop), "stride": tuple(args.stride)}
-    names, _ = class_info(model)
-    keras_segup.evaluate(model, dataset, class_names=names, mode=args.mode, **options)
+    keras_segup.evaluate(model, dataset, class_names=model.labels()[0], mode=args.mode, **options)
     return 0
 
 
@@ -239,11 +227,15 @@ def build_parser():
         sub.add_argument("--data", choices=DATASET_FUNCTIONS, default="cityscapes")
         sub.add_argument("--data-root", help="dataset folder")
         sub.add_argument("--synthetic", type=int, default=64, help="scenes for --data synthetic")
-        sub.add_argument("--crop", type=int, nargs=2, default=(1024, 1024), metavar=("H", "W"))
+    recipe = " (default: the preset's recipe)"
+    commands.choices["evaluate"].add_argument(
+        "--crop", type=int, nargs=2, default=(1024, 1024), metavar=("H", "W")
+    )
     train = commands.choices["train"]
-    train.add_argument("--epochs", type=int, default=200)
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--lr", type=float, default=0.01)
+    train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop" + recipe)
+    train.add_argument("--epochs", type=int, help="epochs" + recipe)
+    train.add_argument("--batch-size", type=int, help="batch size" + recipe)
+    train.add_argument("--lr", type=float, help="peak learning rate" + recipe)
     train.add_argument("--loss", choices=("auto", "ohem"), default="auto")
     train.add_argument("--steps-per-epoch", type=int)
     train.add_argument("--no-val", action="store_true")

@@ -48,7 +48,8 @@ def format_report(result, class_names=None):
     return "\n".join(lines)
 
 
-def evaluate(model, dataset, num_classes=None, class_names=None, mode="whole", verbose=1, **inference_kwargs):
+def evaluate(model, dataset, num_classes=None, class_names=None, mode="whole", verbose=1,
+             on_prediction=None, **inference_kwargs):
     """Evaluates a segmenter on a dataset of `(images, labels)` batches.
 
     The confusion matrix is accumulated exactly (int64, on the host);
@@ -65,6 +66,9 @@ def evaluate(model, dataset, num_classes=None, class_names=None, mode="whole", v
         mode: `"whole"`, `"slide"` or `"multiscale"` (see
             `predict_probabilities`).
         verbose: 1 shows a progress bar and prints the table; 0 is silent.
+        on_prediction: called as `on_prediction(images, classes)` for every
+            batch (numpy (B, H, W, 3) and int (B, H, W)), e.g. to write the
+            predictions.
         **inference_kwargs: `crop_size`, `stride`, `scales`, `flip`.
 
     Returns:
@@ -88,8 +92,11 @@ def evaluate(model, dataset, num_classes=None, class_names=None, mode="whole", v
     confusion = np.zeros((num_classes, num_classes), np.int64)
     step = 0
     for step, (images, labels) in enumerate(dataset, 1):
-        probs = predict_probabilities(model, np.asarray(images), mode, **inference_kwargs)
-        confusion += confusion_matrix(np.asarray(labels), probs.argmax(-1), num_classes)
+        images = np.asarray(images)
+        classes = predict_probabilities(model, images, mode, **inference_kwargs).argmax(-1)
+        confusion += confusion_matrix(np.asarray(labels), classes, num_classes)
+        if on_prediction is not None:
+            on_prediction(images, classes)
         if progress:
             progress.update(step, [("mIoU", np.nanmean(iou_from_confusion(confusion)))], finalize=False)
     if step == 0:

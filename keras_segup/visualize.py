@@ -4,6 +4,8 @@ import csv
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
+from PIL import ImageDraw
 
 from keras_segup.datasets_info import DATASETS
 from keras_segup.datasets_info import IGNORE_INDEX
@@ -52,6 +54,35 @@ def overlay(image, classes, colors, alpha=0.5):
         raise ValueError(f"Image {image.shape[:2]} and class map {np.shape(classes)} differ in size.")
     blended = (1 - alpha) * image + alpha * colorize(classes, colors)
     return np.clip(blended, 0, 255).astype(np.uint8)
+
+
+def with_legend(picture, classes, class_names, colors):
+    """The picture with a strip below listing the classes present in `classes`, in their colours.
+
+    Args:
+        picture: RGB uint8 (H, W, 3), e.g. an `overlay`.
+        classes: class map (H, W) of the picture.
+        class_names: one name per class.
+        colors: (num_classes, 3) uint8 palette.
+
+    Returns:
+        RGB uint8 (H + strip, W, 3).
+
+    Example:
+    >>> Image.fromarray(with_legend(overlay(image, classes, colors), classes, names, colors))
+    """
+    present = [c for c in np.unique(classes).tolist() if c < len(colors)]
+    row_height, columns = 18, max(1, picture.shape[1] // 160)
+    rows = -(-len(present) // columns)
+    canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + rows * row_height + 4), "white")
+    canvas.paste(Image.fromarray(picture), (0, 0))
+    draw = ImageDraw.Draw(canvas)
+    for index, class_id in enumerate(present):
+        x = (index % columns) * 160 + 4
+        y = picture.shape[0] + (index // columns) * row_height + 4
+        draw.rectangle([x, y, x + 12, y + 12], fill=tuple(int(v) for v in colors[class_id]))
+        draw.text((x + 16, y), class_names[class_id][:22], fill="black")
+    return np.asarray(canvas)
 
 
 def side_by_side(image, prediction, label=None, colors=None, class_names=None, path=None):

@@ -65,14 +65,13 @@ if keras.backend.backend() == "tensorflow":
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-sys.path.insert(0, "examples")
-import train_cityscapes
-train_cityscapes.main(sys.argv[1:])
+from keras_segup.cli import main
+sys.exit(main(["train", "--data", "synthetic", *sys.argv[1:]]))
 """
 
 
 @pytest.mark.skipif(keras.backend.backend() == "torch", reason="data parallel runs on jax and tensorflow")
-def test_example_trains_data_parallel_on_two_cpu_devices(tmp_path):
+def test_cli_trains_data_parallel_on_two_cpu_devices(tmp_path):
     preset = tmp_path / "tiny"
     tiny_fanet().save_to_preset(preset)
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}

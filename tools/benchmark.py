@@ -41,35 +41,17 @@ graph of its run, so on a 24 GB machine run one preset at a time).
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
+
+import numpy as np
+
+from keras_segup.utils.compat import deeplab_v3_spatial_pyramid_pooling
+from keras_segup.utils.profiling import calibrate_batch_norm
+from keras_segup.utils.profiling import jax_flops
+from keras_segup.utils.profiling import time_call
 
 BACKENDS = ("jax", "torch", "tensorflow")
-
-
-def _sync(x):
-    """Waits for asynchronous backends (JAX) to finish computing `x`."""
-    import keras
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        jax.block_until_ready(x)
-    return x
-
-
-def time_call(fn, repeats, warmup=2):
-    """Median seconds of `fn()` over `repeats` runs after `warmup` runs."""
-    for _ in range(warmup):
-        _sync(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _sync(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def ops_cases():
@@ -184,21 +166,6 @@ def _head_model(class_path, kwargs, levels):
     return model, features
 
 
-def jax_flops(model, features):
-    import jax
-
-    def forward(trainable, non_trainable, *inputs):
-        inputs = list(inputs) if len(inputs) > 1 else inputs[0]
-        return model.stateless_call(trainable, non_trainable, inputs)[0]
-
-    trainable = [v.value for v in model.trainable_variables]
-    non_trainable = [v.value for v in model.non_trainable_variables]
-    analysis = jax.jit(forward).lower(trainable, non_trainable, *features).cost_analysis()
-    if isinstance(analysis, list):
-        analysis = analysis[0]
-    return float(analysis["flops"])
-
-
 def _matmul_gflops(repeats):
     import keras
     import numpy as np
@@ -304,7 +271,7 @@ def _deeplab_v3_r101_os8():
     stride-32 P5, so it is assembled here. Only for counting operations.
     """
     import keras
-    from keras_hub.src.models.deeplab_v3.deeplab_v3_layers import SpatialPyramidPooling
+    SpatialPyramidPooling = deeplab_v3_spatial_pyramid_pooling()
 
     from keras_segup.backbones import resnet_backbone
     from keras_segup.backbones.resnet import pyramid_extractor
@@ -386,29 +353,10 @@ def print_data_table(backend, rows, flops):
 
 
 def _calibrate_batch_norm(model, size=(512, 1024)):
-    """Sets the batch norms' statistics to those of two synthetic street
-    scenes, so that random weights give activations and logits of a trained
-    network's scale (untrained FANet's logits otherwise reach thousands).
-
-    `GlobalContext`'s norm of pooled 1x1 maps keeps its initial statistics:
-    two images' variance is no estimate of it.
-    """
-    import keras
-    import numpy as np
-
+    """Batch-norm statistics of two synthetic street scenes (`profiling.calibrate_batch_norm`)."""
     from keras_segup.data.synthetic import scene
-    from keras_segup.layers.global_context import GlobalContext
 
-    images = np.stack([scene(size, seed=seed)[0] for seed in (1, 2)]).astype("float32")
-    pooled = {id(norm) for context in model._flatten_layers() if isinstance(context, GlobalContext)
-              for norm in context._flatten_layers()}
-    norms = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)]
-    momenta = [layer.momentum for layer in norms]
-    for layer in norms:  # 0: statistics := this batch's; 1: unchanged
-        layer.momentum = 1.0 if id(layer) in pooled else 0.0
-    model(images, training=True)
-    for layer, momentum in zip(norms, momenta):
-        layer.momentum = momentum
+    calibrate_batch_norm(model, np.stack([scene(size, seed=seed)[0] for seed in (1, 2)]))
 
 
 def run_export(repeats):

@@ -193,14 +193,29 @@ class Segmenter(keras.Model):
         features = self.pyramid(self.normalize(images), training=training)
         return self.decode(features, ops.shape(images)[1:3], training)
 
-    def segment(self, images):
+    def segment(self, images, size=None):
         """Class maps (B, H, W) int32 for images (B, H, W, 3) in 0..255.
 
+        Args:
+            images: array (B, H, W, 3).
+            size: `(height, width)` to run the network at; the logits are
+                resized back (bilinear) to the images' size before the
+                argmax. Default: the images' own size.
+
+        Returns:
+            int32 array (B, H, W).
+
         Example:
-        >>> classes = model.segment(np.zeros((1, 256, 512, 3), "float32"))
+        >>> classes = model.segment(np.zeros((1, 1024, 2048, 3), "float32"), size=(512, 1024))
         """
-        logits = self.predict_on_batch(np.asarray(images))
-        classes = ops.top_k(ops.convert_to_tensor(logits), 1)[1][..., 0]
+        images = np.asarray(images, np.float32)
+        if size is not None and tuple(size) != images.shape[1:3]:
+            inputs = ops.convert_to_numpy(resize_bilinear(ops.convert_to_tensor(images), tuple(size)))
+            logits = self.predict_on_batch(inputs)
+            logits = resize_bilinear(ops.convert_to_tensor(logits), images.shape[1:3])
+        else:
+            logits = ops.convert_to_tensor(self.predict_on_batch(images))
+        classes = ops.top_k(logits, 1)[1][..., 0]
         return ops.convert_to_numpy(classes).astype("int32")
 
     def compile(

@@ -97,7 +97,7 @@ def static_size(size):
     except TypeError:
         if all(_is_graph_scalar(n) or hasattr(n, "__index__") for n in size):
             return None  # a graph being traced: known only at run time
-        raise ValueError(f"`size` must be a pair of ints (out_height, out_width); got {size!r}.") from None
+        raise ValueError(f"`size` must be an int pair (out_height, out_width); got {size!r}.") from None
 
 
 def _is_graph_scalar(n):
