@@ -13,20 +13,21 @@ Options: `--epochs`, `--out`.
 """
 
 import argparse
-import os
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up notices out of the demo
+from keras_segup.utils.compat import native_logs_silenced
 
-import numpy as np
-from PIL import Image
+with native_logs_silenced():  # keep TensorFlow's start-up lines out of the demo
+    import numpy as np
+    from PIL import Image
 
-import keras_segup
-from keras_segup import visualize
-from keras_segup.backbones.resnet import resnet_backbone
-from keras_segup.datasets_info import CITYSCAPES_CLASSES
-from keras_segup.datasets_info import CITYSCAPES_PALETTE
-from keras_segup.models import FANetSegmenter
+    import keras_segup
+    import keras_segup.data
+    from keras_segup import visualize
+    from keras_segup.backbones.resnet import resnet_backbone
+    from keras_segup.datasets_info import CITYSCAPES_CLASSES
+    from keras_segup.datasets_info import CITYSCAPES_PALETTE
+    from keras_segup.models import FANetSegmenter
 
 SIZE = (128, 256)
 

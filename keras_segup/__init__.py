@@ -9,12 +9,24 @@ pipelines), `keras_segup.losses`, `keras_segup.metrics`,
 `keras_segup.export` (TFLite, ONNX) and `keras_segup.convert` (official
 PyTorch checkpoints).
 
-Submodules are imported when first used: `import keras_segup.models` needs
-neither TensorFlow nor anything else the models do not use;
-`keras_segup.data` (tf.data) and `keras_segup.export` need TensorFlow.
+`import keras_segup` registers every layer and model for `.keras` files
+(it imports `keras_segup.models`, which does not need TensorFlow); the
+other submodules are imported when first used. `keras_segup.data`
+(tf.data) and `keras_segup.export` need TensorFlow. The start-up lines that
+native libraries (TensorFlow's absl logging) print while keras loads are
+silenced; set `KERAS_SEGUP_NATIVE_LOGS=1` to see them.
 """
 
 import importlib
+import os
+
+from keras_segup.utils.compat import native_logs_silenced
+
+if os.environ.get("KERAS_SEGUP_NATIVE_LOGS") == "1":
+    from keras_segup import models  # noqa: F401
+else:
+    with native_logs_silenced():
+        from keras_segup import models  # noqa: F401
 
 __version__ = "0.2.0"
 

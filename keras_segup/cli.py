@@ -13,24 +13,22 @@ preset, missing file or folder, corrupt dataset).
 """
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-# a quiet command line: no TensorFlow/XLA start-up log lines (set before they load)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+from keras_segup.utils.compat import native_logs_silenced
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
+    import keras
+    import numpy as np
+    from PIL import Image
 
-import keras_segup  # noqa: E402
-from keras_segup import visualize  # noqa: E402
-from keras_segup.data import DataError  # noqa: E402
-from keras_segup.export import ExportError  # noqa: E402
-from keras_segup.models import Segmenter  # noqa: E402
-from keras_segup.presets import PresetError  # noqa: E402
+    import keras_segup
+    from keras_segup import visualize
+    from keras_segup.data import DataError
+    from keras_segup.export import ExportError
+    from keras_segup.models import Segmenter
+    from keras_segup.presets import PresetError
 
 DATASET_FUNCTIONS = ("cityscapes", "ade20k", "voc", "synthetic")
 

@@ -95,9 +95,69 @@ def test_every_builtin_preset_is_listed_and_resolves(capsys):
     expected_input = {"cityscapes": [1024, 2048], "ade20k": [512, 512]}
     for name in names:
         _, config, metadata, _ = presets.resolve(name)
-        assert metadata["num_classes"] == len(metadata["class_names"]) == len(metadata["palette"])
+        arguments = config["config"]
+        assert "num_classes" not in arguments  # one source: the class names
+        assert len(arguments["class_names"]) == len(arguments["palette"]) == row_of(rows, name)["classes"]
         assert metadata["parameter_count"] > 1e6
         assert metadata["gflops"] > 10 and metadata["gflops_input"] == expected_input[metadata["dataset"]]
+
+
+def row_of(rows, name):
+    return next(row for row in rows if row["name"] == name)
+
+
+def test_presets_is_a_class_level_mapping():
+    assert isinstance(GAISegmenter.presets, dict)
+    assert GAISegmenter.presets["gai_cityscapes"]["dataset"] == "cityscapes"
+    assert GAISegmenter.presets() == GAISegmenter.presets  # the callable form of 0.1 still works
+    assert "gai_cityscapes" not in IFASegmenter.presets
+
+
+def test_class_names_and_palette_survive_a_keras_file(tmp_path):
+    model = Segmenter.from_preset("fanet_r18_cityscapes", load_weights=False)
+    assert model.class_names[0] == "road" and model.palette[0] == [128, 64, 128]
+    small = FANetSegmenter(
+        class_names=["sky", "road", "car"], palette=[[0, 0, 255], [128, 64, 128], [0, 0, 142]],
+        backbone=tiny_backbone(), head_kwargs={"channels": 16, "aux_channels": 8, "classifier_channels": 16},
+    )
+    assert small.num_classes == 3
+    small(X)
+    small.save(tmp_path / "model.keras")
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    assert restored.class_names == ["sky", "road", "car"]
+    names, colors = restored.labels()
+    assert names == ["sky", "road", "car"] and colors.tolist()[2] == [0, 0, 142]
+
+
+def test_inconsistent_class_labels_are_refused():
+    with pytest.raises(ValueError, match="`class_names` has 2 names but `num_classes` is 3"):
+        FANetSegmenter(num_classes=3, class_names=["a", "b"], backbone=tiny_backbone())
+    with pytest.raises(ValueError, match="`palette` must hold 2 RGB colours"):
+        FANetSegmenter(class_names=["a", "b"], palette=[[0, 0, 0]], backbone=tiny_backbone())
+    with pytest.raises(ValueError, match="needs `num_classes` or `class_names`"):
+        FANetSegmenter(backbone=tiny_backbone())
+
+
+def test_hub_handles_go_through_the_hub_downloader(saved_preset, monkeypatch):
+    folder, logits, _ = saved_preset
+    asked = []
+
+    def hub_file(handle, filename):  # keras-hub's downloader, served from a local folder
+        asked.append((handle, filename))
+        return str(folder / filename)
+
+    monkeypatch.setattr(presets.compat, "hub_preset_file", hub_file)
+    model = Segmenter.from_preset("hf://keras-segup/tiny-fanet")
+    np.testing.assert_allclose(to_numpy(model(X)), logits, atol=1e-5)
+    assert ("hf://keras-segup/tiny-fanet", "config.json") in asked
+    assert ("hf://keras-segup/tiny-fanet", "model.weights.h5") in asked
+
+    def offline(handle, filename):
+        raise OSError("no network")
+
+    monkeypatch.setattr(presets.compat, "hub_preset_file", offline)
+    with pytest.raises(presets.PresetError, match="config.json of preset kaggle://a/b/keras/c"):
+        Segmenter.from_preset("kaggle://a/b/keras/c")
 
 
 @pytest.mark.parametrize("name", ["gai_cityscapes", "fanet_r18_cityscapes", "ifa_r50_cityscapes",

@@ -4,6 +4,10 @@ Each shim names the private symbol it wraps, so a version bump that moves
 one breaks here, with the name, and nowhere else.
 """
 
+import contextlib
+import os
+import sys
+
 
 def hub_preset_file(handle, filename):
     """A local copy of `filename` of a `hf://` or `kaggle://` preset (keras-hub's downloader).
@@ -52,3 +56,22 @@ def require_tensorflow(feature):
             f"{feature} needs TensorFlow, which is not installed: pip install tensorflow==2.21.0 "
             "(the models, layers, ops and inference work without it)."
         ) from None
+
+
+@contextlib.contextmanager
+def native_logs_silenced():
+    """Silences what native libraries write to file descriptor 2 while loading.
+
+    TensorFlow 2.21 logs through absl before its logging is initialised, so
+    `TF_CPP_MIN_LOG_LEVEL` no longer hides its start-up lines (oneDNN, CUDA
+    probing). Python errors raised inside still propagate and print after.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

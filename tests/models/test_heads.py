@@ -91,3 +91,31 @@ def test_ifa_head_any_output_size():
     assert tuple(head(inputs, output_size=(70, 100)).shape) == (2, 70, 100, 5)
     symbolic = head([keras.Input((None, None, c)) for c in CHANNELS], output_size=(64, 80))
     assert tuple(symbolic.shape) == (None, 64, 80, 5)
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_decode_head_contract(name):
+    cls, kwargs, aux_grids = HEADS[name]
+    head = cls(**kwargs)
+    shapes = [(2, *grid, c) for grid, c in zip(GRIDS, CHANNELS)]
+    assert head.compute_output_shape(shapes) == (2, *GRIDS[0], 5)
+    assert head.aux_output_shapes(shapes) == [(2, *grid, 5) for grid in aux_grids]
+    symbolic = [keras.KerasTensor(s) for s in shapes]
+    logits, *aux = head.compute_output_spec(symbolic, return_aux=True)
+    assert logits.shape == (2, *GRIDS[0], 5) and [a.shape for a in aux] == head.aux_output_shapes(shapes)
+    assert head.get_config()["num_classes"] == 5 and "dropout" in head.get_config()
+    with pytest.raises(ValueError, match=f"{cls.__name__} takes a list of 4 tensors"):
+        head.build(shapes[:3])
+    with pytest.raises(ValueError, match="`num_classes` must be an int >= 1; got 0"):
+        cls(**{**kwargs, "num_classes": 0})
+    with pytest.raises(ValueError, match=r"`dropout` must be in \[0, 1\); got 1.5"):
+        cls(**{**kwargs, "dropout": 1.5})
+
+
+def test_segmenter_upsamples_with_its_heads_align_corners():
+    from keras_segup.models import FANetSegmenter
+    from keras_segup.models import GAISegmenter
+
+    assert FANetHead.align_corners and not GAIHead.align_corners
+    assert FANetSegmenter(num_classes=2, backbone="resnet18").align_corners is True
+    assert GAISegmenter(num_classes=2, backbone="resnet18").align_corners is False

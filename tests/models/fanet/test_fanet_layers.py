@@ -45,3 +45,8 @@ def test_rejects_wrong_channels_and_rank():
         layer(np.ones((1, 4, 4, 5), "float32"))
     with pytest.raises(ValueError, match="rank 4"):
         FastAttention(4)(np.ones((4, 4, 6), "float32"))
+
+
+def test_unknown_channel_count_is_refused_when_built():
+    with pytest.raises(ValueError, match=r"FastAttention needs a known channel count; got shape \(1, 8, 8, None\)"):
+        FastAttention(4).build((1, 8, 8, None))
