@@ -51,6 +51,11 @@ def _load_builtin_presets():
         for entry in sorted(family.iterdir(), key=str):
             if entry.name.endswith("_presets.json"):
                 presets.update(json.loads(entry.read_text()))
+    if not presets:
+        raise ImportError(
+            "keras_segup is installed without its preset files (models/*/*_presets.json); "
+            "reinstall it: pip install --force-reinstall keras_segup."
+        )
     for preset in presets.values():
         labels = DATASETS[preset["metadata"]["dataset"]]
         preset["config"] = {
