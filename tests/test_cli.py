@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 
 from keras_segup import cli
+from keras_segup.datasets_info import CITYSCAPES_CLASSES
+from keras_segup.datasets_info import CITYSCAPES_PALETTE
 from keras_segup.models import FANetSegmenter
 from tests.test_case import tiny_backbone
 
@@ -21,7 +23,9 @@ HEAVY = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="trai
 def tiny_preset(tmp_path_factory):
     folder = tmp_path_factory.mktemp("preset") / "tiny_fanet"
     head = {"channels": 16, "aux_channels": 8, "classifier_channels": 16}
-    FANetSegmenter(num_classes=19, backbone=tiny_backbone(), head_kwargs=head).save_to_preset(folder)
+    FANetSegmenter(
+        class_names=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE, backbone=tiny_backbone(), head_kwargs=head
+    ).save_to_preset(folder)
     return str(folder)
 
 
@@ -94,7 +98,7 @@ def test_train_evaluate_export(capsys, tmp_path, tiny_preset):
     assert code == 0 and (run_dir / "final.keras").is_file() and (run_dir / "log.csv").is_file()
     code, out, _ = run(capsys, "evaluate", "--model", run_dir / "final.keras", "--data", "synthetic",
                        "--synthetic", 16, "--limit", 1)
-    assert code == 0 and "mIoU" in out and "road" in out
+    assert code == 0 and "mIoU" in out and "road" in out  # the class names lived through train and .keras
     code, out, _ = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "onnx",
                        "--size", 64, 128, "--out", tmp_path / "m.onnx", "--output", "classes")
     assert code == 0 and "verified: class maps agree" in out and (tmp_path / "m.onnx").is_file()
