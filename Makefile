@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(PYTHON) examples/quickstart.py
 
 benchmark: $(STAMP)
-	for suite in ops heads models macs data export; do $(PYTHON) tools/benchmark.py $$suite || exit 1; done
+	for suite in ops heads models macs data export; do $(PYTHON) tools/benchmark_$$suite.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

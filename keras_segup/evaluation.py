@@ -76,8 +76,10 @@ def evaluate(model, dataset, num_classes=None, class_names=None, mode="whole", v
         `pixel_accuracy` and `confusion_matrix`.
 
     Example:
-    >>> result = keras_segup.evaluate(model, keras_segup.data.cityscapes(root, "val"))
-    >>> result["mean_iou"]
+    ```python
+    result = keras_segup.evaluate(model, keras_segup.data.cityscapes(root, "val"))
+    result["mean_iou"]
+    ```
     """
     num_classes = num_classes or model.num_classes
     if class_names is None and isinstance(model, Segmenter):

@@ -68,7 +68,9 @@ def sliding_window(model, images, crop_size=(1024, 1024), stride=(683, 683), bat
         float32 (B, H, W, C).
 
     Example:
-    >>> probs = sliding_window(model, image[None], crop_size=(512, 512), stride=(341, 341))
+    ```python
+    probs = sliding_window(model, image[None], crop_size=(512, 512), stride=(341, 341))
+    ```
     """
     images = _check_images(images)
     if min(*crop_size, *stride) < 1:

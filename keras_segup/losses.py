@@ -26,7 +26,9 @@ class OHEMCrossEntropy(keras.losses.Loss):
         **kwargs: `keras.losses.Loss` arguments (`reduction`, `dtype`).
 
     Example:
-    >>> model.compile(loss=OHEMCrossEntropy(threshold=0.7, min_kept=100_000))
+    ```python
+    model.compile(loss=OHEMCrossEntropy(threshold=0.7, min_kept=100_000))
+    ```
     """
 
     def __init__(

@@ -71,9 +71,11 @@ class MeanIoU(keras.metrics.Metric):
         dtype: dtype of the result.
 
     Example:
-    >>> model.compile(metrics=[MeanIoU(num_classes=19)])
-    >>> metric = MeanIoU(19); metric.update_state(labels, logits)
-    >>> metric.result(), metric.per_class_iou()
+    ```python
+    model.compile(metrics=[MeanIoU(num_classes=19)])
+    metric = MeanIoU(19); metric.update_state(labels, logits)
+    metric.result(), metric.per_class_iou()
+    ```
     """
 
     def __init__(self, num_classes, ignore_class=IGNORE_INDEX, name="mean_iou", dtype=None):

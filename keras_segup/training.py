@@ -102,7 +102,9 @@ def train(
         `(model, history)`.
 
     Example:
-    >>> model, history = train(lambda: FANetSegmenter(19), cityscapes(root), 100, "runs/fanet")
+    ```python
+    model, history = train(lambda: FANetSegmenter(19), cityscapes(root), 100, "runs/fanet")
+    ```
     """
     output_dir = Path(output_dir)
     if not resume and (output_dir / "backup").exists():

@@ -47,13 +47,33 @@ def overlay(image, classes, colors, alpha=0.5):
         uint8 (H, W, 3).
 
     Example:
-    >>> picture = overlay(image, model.segment(image[None])[0], palette("cityscapes"))
+    ```python
+    picture = overlay(image, model.segment(image[None])[0], palette("cityscapes"))
+    ```
     """
     image = np.asarray(image, np.float32)
     if image.shape[:2] != np.shape(classes):
         raise ValueError(f"Image {image.shape[:2]} and class map {np.shape(classes)} differ in size.")
     blended = (1 - alpha) * image + alpha * colorize(classes, colors)
     return np.clip(blended, 0, 255).astype(np.uint8)
+
+
+def legend_entries(classes, class_names, colors):
+    """`(name, colour)` of every class present in `classes`, in class order.
+
+    Args:
+        classes: one or more class maps (arrays of ints; values outside the
+            palette, such as 255, are left out).
+        class_names: one name per class, or None for the class ids.
+        colors: (num_classes, 3) uint8 palette.
+
+    Returns:
+        A list of `(str, (r, g, b))`.
+    """
+    maps = classes if isinstance(classes, (list, tuple)) else [classes]
+    present = np.unique(np.concatenate([np.ravel(m) for m in maps])).tolist()
+    names = class_names or [str(c) for c in range(len(colors))]
+    return [(names[c], tuple(int(v) for v in colors[c])) for c in present if 0 <= c < len(colors)]
 
 
 def with_legend(picture, classes, class_names, colors):
@@ -69,19 +89,21 @@ def with_legend(picture, classes, class_names, colors):
         RGB uint8 (H + strip, W, 3).
 
     Example:
-    >>> Image.fromarray(with_legend(overlay(image, classes, colors), classes, names, colors))
+    ```python
+    Image.fromarray(with_legend(overlay(image, classes, colors), classes, names, colors))
+    ```
     """
-    present = [c for c in np.unique(classes).tolist() if c < len(colors)]
+    entries = legend_entries(classes, class_names, colors)
     row_height, columns = 18, max(1, picture.shape[1] // 160)
-    rows = -(-len(present) // columns)
+    rows = -(-len(entries) // columns)
     canvas = Image.new("RGB", (picture.shape[1], picture.shape[0] + rows * row_height + 4), "white")
     canvas.paste(Image.fromarray(picture), (0, 0))
     draw = ImageDraw.Draw(canvas)
-    for index, class_id in enumerate(present):
+    for index, (name, color) in enumerate(entries):
         x = (index % columns) * 160 + 4
         y = picture.shape[0] + (index // columns) * row_height + 4
-        draw.rectangle([x, y, x + 12, y + 12], fill=tuple(int(v) for v in colors[class_id]))
-        draw.text((x + 16, y), class_names[class_id][:22], fill="black")
+        draw.rectangle([x, y, x + 12, y + 12], fill=color)
+        draw.text((x + 16, y), name[:22], fill="black")
     return np.asarray(canvas)
 
 
@@ -114,10 +136,11 @@ def side_by_side(image, prediction, label=None, colors=None, class_names=None, p
         axis.imshow(picture)
         axis.set_title(title)
         axis.axis("off")
-    shown = np.unique(np.concatenate([np.ravel(prediction)] + ([np.ravel(label)] if label is not None else [])))
-    shown = [c for c in shown.tolist() if c < len(colors)]
-    names = class_names or [str(c) for c in range(len(colors))]
-    handles = [Patch(color=colors[c] / 255.0, label=names[c]) for c in shown]
+    shown = [prediction] + ([label] if label is not None else [])
+    handles = [
+        Patch(color=np.array(color) / 255.0, label=name)
+        for name, color in legend_entries(shown, class_names, colors)
+    ]
     figure.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False)
     figure.tight_layout(rect=(0, 0.1, 1, 1))
     if path is not None:

@@ -33,3 +33,13 @@ def test_figures_are_written(tmp_path):
         assert (tmp_path / name).stat().st_size > 1000
     with pytest.raises(FileNotFoundError, match="log.csv"):
         visualize.read_log(tmp_path / "missing.csv")
+
+
+def test_legend_lists_the_classes_present_in_their_colours():
+    colors = visualize.palette("cityscapes")
+    prediction = np.array([[0, 13], [13, 255]])
+    label = np.array([[11, 0], [255, 255]])
+    entries = visualize.legend_entries([prediction, label], ["road"] + [f"c{i}" for i in range(1, 19)], colors)
+    assert entries == [("road", (128, 64, 128)), ("c11", (220, 20, 60)), ("c13", (0, 0, 142))]
+    picture = visualize.with_legend(np.zeros((40, 320, 3), np.uint8), prediction, None, colors)
+    assert picture.shape[0] > 40 and (picture[40:] == (0, 0, 142)).all(-1).any()  # a car swatch

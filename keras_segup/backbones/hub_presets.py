@@ -16,7 +16,9 @@ def backbone_from_preset(handle):
         The `keras_hub.models.Backbone`.
 
     Example:
-    >>> model = IFASegmenter(19, backbone=backbone_from_preset("resnet_vd_50_imagenet"))
+    ```python
+    model = IFASegmenter(19, backbone=backbone_from_preset("resnet_vd_50_imagenet"))
+    ```
     """
     try:
         return keras_hub.models.Backbone.from_preset(handle)

@@ -49,7 +49,9 @@ def check_fixture(path):
         FixtureError: when the fixture cannot be read or is of no known kind.
 
     Example:
-    >>> rows = check_fixture("../shared/parity/gai_public.npz")
+    ```python
+    rows = check_fixture("../shared/parity/gai_public.npz")
+    ```
     """
     path = Path(path)
     try:

@@ -14,9 +14,11 @@ class WeightPorter:
             from `DataParallel` checkpoints).
 
     Example:
-    >>> porter = WeightPorter(state_dict)
-    >>> porter.conv_bn(head.laterals[0], "seg_head.fpn_in.0.0", "seg_head.fpn_in.0.1")
-    >>> porter.apply(strict=True)
+    ```python
+    porter = WeightPorter(state_dict)
+    porter.conv_bn(head.laterals[0], "seg_head.fpn_in.0.0", "seg_head.fpn_in.0.1")
+    porter.apply(strict=True)
+    ```
     """
 
     def __init__(self, state_dict, strip_prefix=""):

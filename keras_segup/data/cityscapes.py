@@ -48,8 +48,10 @@ def cityscapes(root, split="train", training=None, **kwargs):
         A `tf.data.Dataset` of `(images, labels)` batches.
 
     Example:
-    >>> train = cityscapes("/data/cityscapes", "train", batch_size=8, crop_size=(1024, 1024))
-    >>> model.fit(train, epochs=10)
+    ```python
+    train = cityscapes("/data/cityscapes", "train", batch_size=8, crop_size=(1024, 1024))
+    model.fit(train, epochs=10)
+    ```
     """
     if split == "test":
         raise DataError("The Cityscapes test split has no public labels; use 'train' or 'val'.")

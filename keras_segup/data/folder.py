@@ -41,9 +41,11 @@ def folder(
         A `tf.data.Dataset` of `(images, labels)` batches.
 
     Example:
-    >>> from keras_segup.datasets_info import VOC_PALETTE, VOC_VOID_COLOR
-    >>> data = folder("voc", "voc", palette=VOC_PALETTE, void_color=VOC_VOID_COLOR,
-    ...               image_suffix="_image.png", label_suffix="_target.png")
+    ```python
+    from keras_segup.datasets_info import VOC_PALETTE, VOC_VOID_COLOR
+    data = folder("voc", "voc", palette=VOC_PALETTE, void_color=VOC_VOID_COLOR,
+                  image_suffix="_image.png", label_suffix="_target.png")
+    ```
     """
     if (num_classes is None) == (palette is None):
         raise DataError("Pass exactly one of `num_classes` (index labels) or `palette` (colour labels).")

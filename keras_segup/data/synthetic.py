@@ -131,8 +131,10 @@ def synthetic(num_images=64, size=(256, 512), seed=0, training=False, **kwargs):
         A `tf.data.Dataset` of `(images, labels)` batches in Cityscapes trainIds.
 
     Example:
-    >>> train = synthetic(256, training=True, batch_size=8, seed=0)
-    >>> held_out = synthetic(32, seed=10_000)
+    ```python
+    train = synthetic(256, training=True, batch_size=8, seed=0)
+    held_out = synthetic(32, seed=10_000)
+    ```
     """
     scenes = [scene(size, seed + index) for index in range(num_images)]
     images = tf.constant(np.stack([s[0] for s in scenes]))

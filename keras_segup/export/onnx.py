@@ -66,7 +66,9 @@ def export_onnx(model, path, input_size, opset=17, output="logits"):
         `converted_by`.
 
     Example:
-    >>> export_onnx(model, "fanet.onnx", (1024, 2048), output="classes")
+    ```python
+    export_onnx(model, "fanet.onnx", (1024, 2048), output="classes")
+    ```
     """
     if opset not in OPSETS:
         raise ExportError(

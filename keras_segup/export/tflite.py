@@ -101,7 +101,9 @@ def export_tflite(model, path, input_size, quantization=None, representative_dat
         `bytes`, `converted_by`.
 
     Example:
-    >>> export_tflite(model, "fanet.tflite", (512, 1024), output="classes")
+    ```python
+    export_tflite(model, "fanet.tflite", (512, 1024), output="classes")
+    ```
     """
     if quantization not in QUANTIZATIONS:
         raise ExportError(f"Unknown quantization {quantization!r}; choose one of {QUANTIZATIONS}.")

@@ -206,7 +206,9 @@ class Segmenter(keras.Model):
             int32 array (B, H, W).
 
         Example:
-        >>> classes = model.segment(np.zeros((1, 1024, 2048, 3), "float32"), size=(512, 1024))
+        ```python
+        classes = model.segment(np.zeros((1, 1024, 2048, 3), "float32"), size=(512, 1024))
+        ```
         """
         images = np.asarray(images, np.float32)
         if size is not None and tuple(size) != images.shape[1:3]:
@@ -310,7 +312,9 @@ class Segmenter(keras.Model):
             The segmenter.
 
         Example:
-        >>> model = GAISegmenter.from_preset("gai_cityscapes", load_weights=False)
+        ```python
+        model = GAISegmenter.from_preset("gai_cityscapes", load_weights=False)
+        ```
         """
         name, config, metadata, local_weights = preset_store.resolve(handle)
         target = keras.saving.get_registered_object(f"keras_segup>{config['class_name']}")

@@ -25,8 +25,10 @@ def portable():
     `tf.function`s, which tf2onnx cannot convert.
 
     Example:
-    >>> with keras_segup.ops.portable():
-    ...     concrete = serve.get_concrete_function()
+    ```python
+    with keras_segup.ops.portable():
+        concrete = serve.get_concrete_function()
+    ```
     """
     global _portable_depth
     _portable_depth += 1

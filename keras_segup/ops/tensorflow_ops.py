@@ -82,6 +82,6 @@ def nearest_cell(x, size):
 
 
 def extract_windows(x, kernel_size, dilation):
-    # Measured (tools/benchmark.py ops): the portable padded slices + stack
+    # Measured (tools/benchmark_ops.py): the portable padded slices + stack
     # beat both tf.image.extract_patches and an XLA-compiled version on CPU.
     return reference.extract_windows(x, kernel_size, dilation)

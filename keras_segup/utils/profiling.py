@@ -22,7 +22,9 @@ def time_call(fn, repeats, warmup=2):
     """Median seconds of `fn()` over `repeats` runs after `warmup` runs.
 
     Example:
-    >>> seconds = time_call(lambda: model.predict_on_batch(x), repeats=5)
+    ```python
+    seconds = time_call(lambda: model.predict_on_batch(x), repeats=5)
+    ```
     """
     for _ in range(warmup):
         sync(fn())

@@ -27,7 +27,9 @@ def load_fanet_head(state_dict, head=None, strict=True, strip_prefix=""):
         The head, built and loaded.
 
     Example:
-    >>> head = load_fanet_head(torch.load("fanet18.pth"), strict=False)
+    ```python
+    head = load_fanet_head(torch.load("fanet18.pth"), strict=False)
+    ```
     """
     porter = WeightPorter(state_dict, strip_prefix)
     sd = porter.state_dict

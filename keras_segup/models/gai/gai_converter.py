@@ -21,7 +21,9 @@ def load_gai_head(state_dict, head=None, strict=True, strip_prefix=""):
         The head, built and loaded.
 
     Example:
-    >>> head = load_gai_head(torch.load("clanet_r18.pth")["model"], strict=False)
+    ```python
+    head = load_gai_head(torch.load("clanet_r18.pth")["model"], strict=False)
+    ```
     """
     porter = WeightPorter(state_dict, strip_prefix)
     sd = porter.state_dict

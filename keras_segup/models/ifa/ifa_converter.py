@@ -29,7 +29,9 @@ def load_ifa_head(state_dict, head=None, strict=True, strip_prefix=""):
         The head, built and loaded.
 
     Example:
-    >>> head = load_ifa_head(torch.load("ifa_r50.pth")["model_state"], strict=False)
+    ```python
+    head = load_ifa_head(torch.load("ifa_r50.pth")["model_state"], strict=False)
+    ```
     """
     porter = WeightPorter(state_dict, strip_prefix)
     sd = porter.state_dict
