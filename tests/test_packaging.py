@@ -34,6 +34,10 @@ try:
     import keras_segup.data
 except ImportError as error:
     print("DATA:", error)
+try:
+    import keras_segup.export
+except ImportError as error:
+    print("EXPORT:", error)
 """
 
 
@@ -45,6 +49,7 @@ def test_models_work_without_tensorflow():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "DATA: keras_segup.data (tf.data pipelines) needs TensorFlow" in out.stdout
+    assert "EXPORT: keras_segup.export (TFLite and ONNX, converted by TensorFlow) needs TensorFlow" in out.stdout
     assert "pip install tensorflow" in out.stdout
 
 

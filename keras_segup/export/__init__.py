@@ -11,8 +11,12 @@ export needs onnxscript and a static signature: TensorFlow is the one
 dependable path, so every export goes through it.
 """
 
-from keras_segup.export.common import ExportError
-from keras_segup.export.onnx import export_onnx
-from keras_segup.export.tflite import export_tflite
+from keras_segup.utils.compat import require_tensorflow
+
+require_tensorflow("keras_segup.export (TFLite and ONNX, converted by TensorFlow)")
+
+from keras_segup.export.common import ExportError  # noqa: E402
+from keras_segup.export.onnx import export_onnx  # noqa: E402
+from keras_segup.export.tflite import export_tflite  # noqa: E402
 
 __all__ = ["ExportError", "export_onnx", "export_tflite"]
