@@ -47,10 +47,10 @@ def _seed():
 
 @pytest.fixture
 def backbone():
-    """A small keras-hub ResNet (`tests.test_case.tiny_backbone`)."""
-    from tests.test_case import tiny_backbone
+    """A small keras-hub ResNet (`TestCase.tiny_backbone`)."""
+    from tests.test_case import TestCase
 
-    return tiny_backbone()
+    return TestCase.tiny_backbone()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""Every helper of the test suite, in the spirit of keras-hub's `TestCase`.
+"""`TestCase`: every helper of the test suite, in the spirit of keras-hub's.
 
-Test modules import helpers from here only (never from another test module
-or a conftest).
+Test modules put their tests in a class derived from `TestCase` and call
+the helpers as `self.<helper>` (module-level code: `TestCase.<helper>`);
+no helper is imported from another test module or a conftest.
 """
 
 import keras
@@ -13,197 +14,201 @@ from keras_segup.models import GAISegmenter
 from keras_segup.models import IFASegmenter
 from keras_segup.models import RSPSegmenter
 
-# family -> (segmenter class, a small head configuration, number of auxiliary outputs)
-SMALL_SEGMENTERS = {
-    "gai": (GAISegmenter, {"channels": 16}, 2),
-    "ifa": (IFASegmenter, {"channels": 16, "pos_dim": 8, "hidden_units": [16, 16], "aux_channels": 16}, 1),
-    "fanet": (FANetSegmenter, {"channels": 16, "aux_channels": 8, "classifier_channels": 16}, 2),
-    "rsp": (RSPSegmenter, {"channels": 16, "key_channels": 8, "num_heads": 2}, 1),
-}
 
+class TestCase:
+    """The helpers of the suite; test classes derive from it (pytest collects them)."""
 
-def tiny_backbone():
-    """A one-block-per-stage keras-hub ResNet: fast to build and compile in tests."""
-    import keras_hub
+    # family -> (segmenter class, a small head configuration, number of auxiliary outputs)
+    SMALL_SEGMENTERS = {
+        "gai": (GAISegmenter, {"channels": 16}, 2),
+        "ifa": (IFASegmenter, {"channels": 16, "pos_dim": 8, "hidden_units": [16, 16], "aux_channels": 16}, 1),
+        "fanet": (FANetSegmenter, {"channels": 16, "aux_channels": 8, "classifier_channels": 16}, 2),
+        "rsp": (RSPSegmenter, {"channels": 16, "key_channels": 8, "num_heads": 2}, 1),
+    }
 
-    return keras_hub.models.ResNetBackbone(
-        input_conv_filters=[64],
-        input_conv_kernel_sizes=[7],
-        stackwise_num_filters=[64, 128, 256, 512],
-        stackwise_num_blocks=[1, 1, 1, 1],
-        stackwise_num_strides=[1, 2, 2, 2],
-        block_type="basic_block",
-    )
+    @staticmethod
+    def tiny_backbone():
+        """A one-block-per-stage keras-hub ResNet: fast to build and compile in tests."""
+        import keras_hub
 
+        return keras_hub.models.ResNetBackbone(
+            input_conv_filters=[64],
+            input_conv_kernel_sizes=[7],
+            stackwise_num_filters=[64, 128, 256, 512],
+            stackwise_num_blocks=[1, 1, 1, 1],
+            stackwise_num_strides=[1, 2, 2, 2],
+            block_type="basic_block",
+        )
 
-def small_segmenter(family, backbone=None, num_classes=5):
-    """A segmenter of `family` with a small head on `backbone` (default `tiny_backbone()`)."""
-    cls, head_kwargs, _ = SMALL_SEGMENTERS[family]
-    return cls(num_classes=num_classes, backbone=backbone or tiny_backbone(), head_kwargs=head_kwargs)
+    @staticmethod
+    def small_segmenter(family, backbone=None, num_classes=5):
+        """A segmenter of `family` with a small head on `backbone` (default: `tiny_backbone()`)."""
+        cls, head_kwargs, _ = TestCase.SMALL_SEGMENTERS[family]
+        return cls(num_classes=num_classes, backbone=backbone or TestCase.tiny_backbone(), head_kwargs=head_kwargs)
 
+    @staticmethod
+    def to_numpy(x):
+        return ops.convert_to_numpy(x)
 
-def to_numpy(x):
-    return ops.convert_to_numpy(x)
+    @staticmethod
+    def gradient(fn, *inputs):
+        """d sum(fn(*inputs)) / d inputs with the active backend's autodiff.
 
+        Args:
+            fn: function of backend tensors returning a tensor.
+            *inputs: numpy float arrays.
 
-def gradient(fn, *inputs):
-    """d sum(fn(*inputs)) / d inputs with the active backend's autodiff.
+        Returns:
+            List of numpy arrays, one gradient per input.
+        """
+        backend = keras.backend.backend()
+        if backend == "jax":
+            import jax
 
-    Args:
-        fn: function of backend tensors returning a tensor.
-        *inputs: numpy float arrays.
+            def total(*args):
+                return fn(*args).sum()
 
-    Returns:
-        List of numpy arrays, one gradient per input.
-    """
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
+            grads = jax.grad(total, argnums=tuple(range(len(inputs))))(*inputs)
+            return [np.asarray(g) for g in grads]
+        if backend == "torch":
+            import torch
 
-        def total(*args):
-            return fn(*args).sum()
+            tensors = [torch.tensor(a, requires_grad=True) for a in inputs]
+            fn(*tensors).sum().backward()
+            return [t.grad.numpy() for t in tensors]
+        import tensorflow as tf
 
-        grads = jax.grad(total, argnums=tuple(range(len(inputs))))(*inputs)
-        return [np.asarray(g) for g in grads]
-    if backend == "torch":
-        import torch
+        tensors = [tf.constant(a) for a in inputs]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            total = tf.reduce_sum(fn(*tensors))
+        return [g.numpy() for g in tape.gradient(total, tensors)]
 
-        tensors = [torch.tensor(a, requires_grad=True) for a in inputs]
-        fn(*tensors).sum().backward()
-        return [t.grad.numpy() for t in tensors]
-    import tensorflow as tf
+    @staticmethod
+    def numerical_gradient(fn, inputs, index, eps=1e-3):
+        """Central differences of sum(fn(*inputs)) wrt inputs[index], in float64."""
+        inputs = [np.asarray(a, np.float64) for a in inputs]
+        target = inputs[index]
+        grad = np.zeros_like(target)
 
-    tensors = [tf.constant(a) for a in inputs]
-    with tf.GradientTape() as tape:
-        tape.watch(tensors)
-        total = tf.reduce_sum(fn(*tensors))
-    return [g.numpy() for g in tape.gradient(total, tensors)]
+        def total():
+            cast = [a.astype(np.float32) for a in inputs]
+            return float(TestCase.to_numpy(fn(*cast)).astype(np.float64).sum())
 
+        for i in np.ndindex(target.shape):
+            saved = target[i]
+            target[i] = saved + eps
+            plus = total()
+            target[i] = saved - eps
+            minus = total()
+            target[i] = saved
+            grad[i] = (plus - minus) / (2 * eps)
+        return grad
 
-def numerical_gradient(fn, inputs, index, eps=1e-3):
-    """Central differences of sum(fn(*inputs)) wrt inputs[index], in float64."""
-    inputs = [np.asarray(a, np.float64) for a in inputs]
-    target = inputs[index]
-    grad = np.zeros_like(target)
-
-    def total():
-        cast = [a.astype(np.float32) for a in inputs]
-        return float(to_numpy(fn(*cast)).astype(np.float64).sum())
-
-    for i in np.ndindex(target.shape):
-        saved = target[i]
-        target[i] = saved + eps
-        plus = total()
-        target[i] = saved - eps
-        minus = total()
-        target[i] = saved
-        grad[i] = (plus - minus) / (2 * eps)
-    return grad
-
-
-def run_layer_test(
-    layer_cls,
-    init_kwargs,
-    input_data,
-    expected_output_shape,
-    tmp_path,
-    rtol=1e-5,
-    atol=1e-5,
-):
-    """Builds, checks shapes, round-trips config and `.keras`, trains a step.
-
-    Args:
-        layer_cls: the layer class.
-        init_kwargs: constructor arguments.
-        input_data: numpy array, or a list of them for a multi-input layer.
-        expected_output_shape: shape tuple, or a list of them.
-        tmp_path: a folder for the `.keras` file.
-
-    Returns:
-        The layer, built.
-    """
-    multi_input = isinstance(input_data, (list, tuple))
-    inputs_np = list(input_data) if multi_input else [input_data]
-    layer = layer_cls(**init_kwargs)
-    output = layer(inputs_np if multi_input else inputs_np[0])
-    outputs = output if isinstance(output, (list, tuple)) else [output]
-    expected = (
-        expected_output_shape
-        if isinstance(expected_output_shape, list)
-        else [expected_output_shape]
-    )
-    assert [tuple(o.shape) for o in outputs] == [tuple(s) for s in expected]
-
-    # symbolic call: None batch, compute_output_shape agrees with call
-    symbolic = [keras.Input(shape=a.shape[1:]) for a in inputs_np]
-    symbolic_out = layer_cls(**init_kwargs)(symbolic if multi_input else symbolic[0])
-    symbolic_outs = symbolic_out if isinstance(symbolic_out, (list, tuple)) else [symbolic_out]
-    for sym, real in zip(symbolic_outs, outputs):
-        assert sym.shape[0] is None and tuple(sym.shape[1:]) == tuple(real.shape[1:])
-
-    # config round trip: same outputs with the same weights
-    config = layer.get_config()
-    clone = layer_cls.from_config(config)
-    clone(inputs_np if multi_input else inputs_np[0])
-    clone.set_weights(layer.get_weights())
-    assert clone.get_config() == config
-    clone_out = clone(inputs_np if multi_input else inputs_np[0])
-    clone_outs = clone_out if isinstance(clone_out, (list, tuple)) else [clone_out]
-    for a, b in zip(outputs, clone_outs):
-        np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=rtol, atol=atol)
-
-    # .keras save / load inside a functional model
-    model = keras.Model(symbolic, symbolic_out)
-    model.set_weights(layer.get_weights())
-    reference = model.predict(inputs_np, verbose=0)
-    path = str(tmp_path / "layer.keras")
-    model.save(path)
-    restored = keras.saving.load_model(path)
-    loaded = restored.predict(inputs_np, verbose=0)
-    for a, b in zip(
-        reference if isinstance(reference, list) else [reference],
-        loaded if isinstance(loaded, list) else [loaded],
+    @staticmethod
+    def run_layer_test(
+        layer_cls,
+        init_kwargs,
+        input_data,
+        expected_output_shape,
+        tmp_path,
+        rtol=1e-5,
+        atol=1e-5,
     ):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+        """Builds, checks shapes, round-trips config and `.keras`, trains a step.
 
-    # one training step: finite loss, finite weights that moved
-    if model.trainable_weights:
-        before = [to_numpy(w).copy() for w in model.trainable_weights]
-        model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
-        targets = [np.zeros_like(np.asarray(r)) for r in (reference if isinstance(reference, list) else [reference])]
-        loss = model.train_on_batch(inputs_np, targets if len(targets) > 1 else targets[0])
-        assert np.all(np.isfinite(loss))
-        after = [to_numpy(w) for w in model.trainable_weights]
-        assert all(np.all(np.isfinite(w)) for w in after)
-        assert any(not np.allclose(a, b) for a, b in zip(before, after))
-    return layer
+        Args:
+            layer_cls: the layer class.
+            init_kwargs: constructor arguments.
+            input_data: numpy array, or a list of them for a multi-input layer.
+            expected_output_shape: shape tuple, or a list of them.
+            tmp_path: a folder for the `.keras` file.
 
+        Returns:
+            The layer, built.
+        """
+        multi_input = isinstance(input_data, (list, tuple))
+        inputs_np = list(input_data) if multi_input else [input_data]
+        layer = layer_cls(**init_kwargs)
+        output = layer(inputs_np if multi_input else inputs_np[0])
+        outputs = output if isinstance(output, (list, tuple)) else [output]
+        expected = (
+            expected_output_shape
+            if isinstance(expected_output_shape, list)
+            else [expected_output_shape]
+        )
+        assert [tuple(o.shape) for o in outputs] == [tuple(s) for s in expected]
 
-def realistic_features(shape, seed=0, scale=3.0):
-    """Post-ReLU-like backbone features: |N(0, scale^2)|, float32."""
-    return np.abs(np.random.default_rng(seed).normal(0.0, scale, size=shape)).astype("float32")
+        # symbolic call: None batch, compute_output_shape agrees with call
+        symbolic = [keras.Input(shape=a.shape[1:]) for a in inputs_np]
+        symbolic_out = layer_cls(**init_kwargs)(symbolic if multi_input else symbolic[0])
+        symbolic_outs = symbolic_out if isinstance(symbolic_out, (list, tuple)) else [symbolic_out]
+        for sym, real in zip(symbolic_outs, outputs):
+            assert sym.shape[0] is None and tuple(sym.shape[1:]) == tuple(real.shape[1:])
 
+        # config round trip: same outputs with the same weights
+        config = layer.get_config()
+        clone = layer_cls.from_config(config)
+        clone(inputs_np if multi_input else inputs_np[0])
+        clone.set_weights(layer.get_weights())
+        assert clone.get_config() == config
+        clone_out = clone(inputs_np if multi_input else inputs_np[0])
+        clone_outs = clone_out if isinstance(clone_out, (list, tuple)) else [clone_out]
+        for a, b in zip(outputs, clone_outs):
+            np.testing.assert_allclose(TestCase.to_numpy(a), TestCase.to_numpy(b), rtol=rtol, atol=atol)
 
-def run_precision_test(layer_cls, init_kwargs, input_data, call_kwargs=None):
-    """Under mixed_bfloat16 and mixed_float16: dtypes as the policy says, finite outputs.
+        # .keras save / load inside a functional model
+        model = keras.Model(symbolic, symbolic_out)
+        model.set_weights(layer.get_weights())
+        reference = model.predict(inputs_np, verbose=0)
+        path = str(tmp_path / "layer.keras")
+        model.save(path)
+        restored = keras.saving.load_model(path)
+        loaded = restored.predict(inputs_np, verbose=0)
+        for a, b in zip(
+            reference if isinstance(reference, list) else [reference],
+            loaded if isinstance(loaded, list) else [loaded],
+        ):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
 
-    As keras-hub's `run_precision_test`: every output has the compute dtype
-    (except where a layer documents float32), every weight the variable
-    dtype (float32), every sublayer the policy's compute dtype or float32.
-    """
-    for policy in ("mixed_bfloat16", "mixed_float16"):
-        compute = policy.split("_")[1]
-        layer = layer_cls(**init_kwargs, dtype=policy)
-        outputs = layer(input_data, **(call_kwargs or {}))
-        for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
-            assert keras.backend.standardize_dtype(output.dtype) == compute, (
-                f"{layer_cls.__name__} output is {output.dtype} under {policy}"
-            )
-            values = to_numpy(ops.cast(output, "float32"))
-            assert np.all(np.isfinite(values)), f"non-finite output under {policy}"
-        for weight in layer.weights:
-            assert weight.dtype == "float32", f"{weight.path} is {weight.dtype} under {policy}"
-        for sublayer in layer._flatten_layers(include_self=False):
-            assert sublayer.compute_dtype in (compute, "float32"), (
-                f"{sublayer.name} computes in {sublayer.compute_dtype} under {policy}"
-            )
+        # one training step: finite loss, finite weights that moved
+        if model.trainable_weights:
+            before = [TestCase.to_numpy(w).copy() for w in model.trainable_weights]
+            model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+            targets = [np.zeros_like(np.asarray(r)) for r in (reference if isinstance(reference, list) else [reference])]
+            loss = model.train_on_batch(inputs_np, targets if len(targets) > 1 else targets[0])
+            assert np.all(np.isfinite(loss))
+            after = [TestCase.to_numpy(w) for w in model.trainable_weights]
+            assert all(np.all(np.isfinite(w)) for w in after)
+            assert any(not np.allclose(a, b) for a, b in zip(before, after))
+        return layer
+
+    @staticmethod
+    def realistic_features(shape, seed=0, scale=3.0):
+        """Post-ReLU-like backbone features: |N(0, scale^2)|, float32."""
+        return np.abs(np.random.default_rng(seed).normal(0.0, scale, size=shape)).astype("float32")
+
+    @staticmethod
+    def run_precision_test(layer_cls, init_kwargs, input_data, call_kwargs=None):
+        """Under mixed_bfloat16 and mixed_float16: dtypes as the policy says, finite outputs.
+
+        As keras-hub's `run_precision_test`: every output has the compute dtype
+        (except where a layer documents float32), every weight the variable
+        dtype (float32), every sublayer the policy's compute dtype or float32.
+        """
+        for policy in ("mixed_bfloat16", "mixed_float16"):
+            compute = policy.split("_")[1]
+            layer = layer_cls(**init_kwargs, dtype=policy)
+            outputs = layer(input_data, **(call_kwargs or {}))
+            for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+                assert keras.backend.standardize_dtype(output.dtype) == compute, (
+                    f"{layer_cls.__name__} output is {output.dtype} under {policy}"
+                )
+                values = TestCase.to_numpy(ops.cast(output, "float32"))
+                assert np.all(np.isfinite(values)), f"non-finite output under {policy}"
+            for weight in layer.weights:
+                assert weight.dtype == "float32", f"{weight.path} is {weight.dtype} under {policy}"
+            for sublayer in layer._flatten_layers(include_self=False):
+                assert sublayer.compute_dtype in (compute, "float32"), (
+                    f"{sublayer.name} computes in {sublayer.compute_dtype} under {policy}"
+                )

@@ -14,7 +14,7 @@ from keras_segup import cli
 from keras_segup.datasets_info import CITYSCAPES_CLASSES
 from keras_segup.datasets_info import CITYSCAPES_PALETTE
 from keras_segup.models import FANetSegmenter
-from tests.test_case import tiny_backbone
+from tests.test_case import TestCase
 
 HEAVY = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="train/export once, on TensorFlow")
 
@@ -24,7 +24,7 @@ def tiny_preset(tmp_path_factory):
     folder = tmp_path_factory.mktemp("preset") / "tiny_fanet"
     head = {"channels": 16, "aux_channels": 8, "classifier_channels": 16}
     FANetSegmenter(
-        class_names=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE, backbone=tiny_backbone(), head_kwargs=head
+        class_names=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE, backbone=TestCase.tiny_backbone(), head_kwargs=head
     ).save_to_preset(folder)
     return str(folder)
 
@@ -35,84 +35,79 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def test_help_of_every_subcommand(capsys):
-    for command in ("presets", "predict", "train", "evaluate", "export", "benchmark"):
-        with pytest.raises(SystemExit) as exit_info:
-            cli.main([command, "--help"])
-        assert exit_info.value.code == 0
-        assert "usage: keras-segup" in capsys.readouterr().out
+class TestCli(TestCase):
+    def test_help_of_every_subcommand(self, capsys):
+        for command in ("presets", "predict", "train", "evaluate", "export", "benchmark"):
+            with pytest.raises(SystemExit) as exit_info:
+                cli.main([command, "--help"])
+            assert exit_info.value.code == 0
+            assert "usage: keras-segup" in capsys.readouterr().out
 
+    def test_presets_table(self, capsys):
+        code, out, _ = run(capsys, "presets")
+        assert code == 0 and "gai_cityscapes" in out and "rsp_r50_ade20k" in out
 
-def test_presets_table(capsys):
-    code, out, _ = run(capsys, "presets")
-    assert code == 0 and "gai_cityscapes" in out and "rsp_r50_ade20k" in out
+    def test_predict_any_image_and_skip_broken_ones(self, capsys, tmp_path, tiny_preset):
+        rng = np.random.default_rng(0)
+        Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+        Image.fromarray(rng.integers(0, 255, (40, 60), dtype=np.uint8)).save(tmp_path / "gray.png")
+        Image.fromarray(rng.integers(0, 255, (33, 47, 4), dtype=np.uint8)).save(tmp_path / "rgba.png")
+        Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / "photo.jpg")
+        (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
+        images = ["rgb.png", "gray.png", "rgba.png", "photo.jpg", "broken.png", "missing.png"]
+        code, out, err = run(capsys, "predict", "--preset", tiny_preset, *[tmp_path / i for i in images],
+                             "--out", tmp_path / "out", "--overlay", "--size", 32, 64)
+        assert code == 1
+        assert "gray.png: grayscale, repeated to RGB" in out and "rgba.png: alpha channel dropped" in out
+        assert "skipping" in err and "broken.png" in err and "missing.png" in err
+        assert "2 of 6 images could not be read" in err
+        classes = np.asarray(Image.open(tmp_path / "out/rgba_classes.png"))
+        assert classes.shape == (33, 47) and classes.max() < 19
+        overlay = Image.open(tmp_path / "out/photo_overlay.png")
+        assert overlay.size[0] == 60 and overlay.size[1] > 40  # legend strip below
+        assert not (tmp_path / "out/broken_classes.png").exists()
 
+    def test_bad_model_arguments_exit_2(self, capsys, tmp_path):
+        image = tmp_path / "x.png"
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+        code, _, err = run(capsys, "predict", "--preset", "gai_kitti", image)
+        assert code == 2 and "Unknown preset 'gai_kitti'" in err and "gai_cityscapes" in err
+        code, _, err = run(capsys, "predict", "--model", tmp_path / "nope.keras", image)
+        assert code == 2 and "does not exist" in err
+        code, _, err = run(capsys, "predict", "--preset", "gai_cityscapes", image)
+        assert code == 2 and "--no-weights" in err
+        code, _, err = run(capsys, "evaluate", "--preset", "gai_cityscapes", "--no-weights", "--data", "cityscapes")
+        assert code == 2 and "needs --data-root" in err
+        code, _, err = run(capsys, "evaluate", "--preset", "gai_cityscapes", "--no-weights",
+                           "--data-root", tmp_path / "nowhere")
+        assert code == 2 and "does not exist" in err
 
-def test_predict_any_image_and_skip_broken_ones(capsys, tmp_path, tiny_preset):
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
-    Image.fromarray(rng.integers(0, 255, (40, 60), dtype=np.uint8)).save(tmp_path / "gray.png")
-    Image.fromarray(rng.integers(0, 255, (33, 47, 4), dtype=np.uint8)).save(tmp_path / "rgba.png")
-    Image.fromarray(rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(tmp_path / "photo.jpg")
-    (tmp_path / "broken.png").write_bytes(b"\x89PNG not really")
-    images = ["rgb.png", "gray.png", "rgba.png", "photo.jpg", "broken.png", "missing.png"]
-    code, out, err = run(capsys, "predict", "--preset", tiny_preset, *[tmp_path / i for i in images],
-                         "--out", tmp_path / "out", "--overlay", "--size", 32, 64)
-    assert code == 1
-    assert "gray.png: grayscale, repeated to RGB" in out and "rgba.png: alpha channel dropped" in out
-    assert "skipping" in err and "broken.png" in err and "missing.png" in err
-    assert "2 of 6 images could not be read" in err
-    classes = np.asarray(Image.open(tmp_path / "out/rgba_classes.png"))
-    assert classes.shape == (33, 47) and classes.max() < 19
-    overlay = Image.open(tmp_path / "out/photo_overlay.png")
-    assert overlay.size[0] == 60 and overlay.size[1] > 40  # legend strip below
-    assert not (tmp_path / "out/broken_classes.png").exists()
+    def test_benchmark(self, capsys, tiny_preset):
+        code, out, _ = run(capsys, "benchmark", "--preset", tiny_preset, "--size", 64, 64, "--repeats", 1)
+        assert code == 0 and "ms per image at 64x64" in out
 
+    @HEAVY
+    def test_train_evaluate_export(self, capsys, tmp_path, tiny_preset):
+        run_dir = tmp_path / "run"
+        code, out, _ = run(capsys, "train", "--preset", tiny_preset, "--data", "synthetic", "--synthetic", 4,
+                           "--crop", 32, 64, "--epochs", 1, "--batch-size", 2, "--no-val", "--output", run_dir)
+        assert code == 0 and (run_dir / "final.keras").is_file() and (run_dir / "log.csv").is_file()
+        code, out, _ = run(capsys, "evaluate", "--model", run_dir / "final.keras", "--data", "synthetic",
+                           "--synthetic", 16, "--limit", 1)
+        assert code == 0 and "mIoU" in out and "road" in out  # the class names lived through train and .keras
+        code, out, _ = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "onnx",
+                           "--size", 64, 128, "--out", tmp_path / "m.onnx", "--output", "classes")
+        assert code == 0 and "verified: class maps agree" in out and (tmp_path / "m.onnx").is_file()
+        code, _, err = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "onnx",
+                           "--size", 64, 128, "--quantization", "int8")
+        assert code == 2 and "applies to TFLite" in err
+        code, _, err = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "tflite",
+                           "--size", 64, 128, "--quantization", "int8")
+        assert code == 2 and "--representative" in err
 
-def test_bad_model_arguments_exit_2(capsys, tmp_path):
-    image = tmp_path / "x.png"
-    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
-    code, _, err = run(capsys, "predict", "--preset", "gai_kitti", image)
-    assert code == 2 and "Unknown preset 'gai_kitti'" in err and "gai_cityscapes" in err
-    code, _, err = run(capsys, "predict", "--model", tmp_path / "nope.keras", image)
-    assert code == 2 and "does not exist" in err
-    code, _, err = run(capsys, "predict", "--preset", "gai_cityscapes", image)
-    assert code == 2 and "--no-weights" in err
-    code, _, err = run(capsys, "evaluate", "--preset", "gai_cityscapes", "--no-weights", "--data", "cityscapes")
-    assert code == 2 and "needs --data-root" in err
-    code, _, err = run(capsys, "evaluate", "--preset", "gai_cityscapes", "--no-weights",
-                       "--data-root", tmp_path / "nowhere")
-    assert code == 2 and "does not exist" in err
-
-
-def test_benchmark(capsys, tiny_preset):
-    code, out, _ = run(capsys, "benchmark", "--preset", tiny_preset, "--size", 64, 64, "--repeats", 1)
-    assert code == 0 and "ms per image at 64x64" in out
-
-
-@HEAVY
-def test_train_evaluate_export(capsys, tmp_path, tiny_preset):
-    run_dir = tmp_path / "run"
-    code, out, _ = run(capsys, "train", "--preset", tiny_preset, "--data", "synthetic", "--synthetic", 4,
-                       "--crop", 32, 64, "--epochs", 1, "--batch-size", 2, "--no-val", "--output", run_dir)
-    assert code == 0 and (run_dir / "final.keras").is_file() and (run_dir / "log.csv").is_file()
-    code, out, _ = run(capsys, "evaluate", "--model", run_dir / "final.keras", "--data", "synthetic",
-                       "--synthetic", 16, "--limit", 1)
-    assert code == 0 and "mIoU" in out and "road" in out  # the class names lived through train and .keras
-    code, out, _ = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "onnx",
-                       "--size", 64, 128, "--out", tmp_path / "m.onnx", "--output", "classes")
-    assert code == 0 and "verified: class maps agree" in out and (tmp_path / "m.onnx").is_file()
-    code, _, err = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "onnx",
-                       "--size", 64, 128, "--quantization", "int8")
-    assert code == 2 and "applies to TFLite" in err
-    code, _, err = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "tflite",
-                       "--size", 64, 128, "--quantization", "int8")
-    assert code == 2 and "--representative" in err
-
-
-def test_console_script_is_installed():
-    script = Path(sys.executable).parent / "keras-segup"
-    if not script.exists():
-        pytest.skip("the package is not installed with its entry points")
-    out = subprocess.run([script, "--help"], capture_output=True, text=True, env={**os.environ})
-    assert out.returncode == 0 and "Exit codes" in out.stdout
+    def test_console_script_is_installed(self):
+        script = Path(sys.executable).parent / "keras-segup"
+        if not script.exists():
+            pytest.skip("the package is not installed with its entry points")
+        out = subprocess.run([script, "--help"], capture_output=True, text=True, env={**os.environ})
+        assert out.returncode == 0 and "Exit codes" in out.stdout

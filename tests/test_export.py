@@ -12,9 +12,7 @@ from keras_segup.export import export_tflite
 from keras_segup.export.common import verify
 from keras_segup.export.onnx import onnx_runner
 from keras_segup.export.tflite import tflite_runner
-from tests.test_case import tiny_backbone
-from tests.test_case import small_segmenter as small
-from tests.test_case import to_numpy
+from tests.test_case import TestCase
 
 SIZE = (128, 256)
 BACKEND = keras.backend.backend()
@@ -30,101 +28,96 @@ def per_pixel_model(classes=4):
     return model
 
 
-@only_tensorflow
-@pytest.mark.parametrize("family", ["fanet", "gai", "ifa", "rsp"])
-def test_family_exports_to_both_formats(family, tmp_path):
-    model = small(family, tiny_backbone())
-    report = export_tflite(model, tmp_path / "m.tflite", SIZE)
-    assert report["max_abs_diff"] <= 1e-3 and report["class_agreement"] >= 0.9999
-    classes = export_onnx(model, tmp_path / "m.onnx", SIZE, output="classes")
-    assert classes["class_agreement"] >= 0.9999
-    x = np.random.default_rng(0).uniform(0, 255, (1, *SIZE, 3)).astype("float32")
-    got = onnx_runner(tmp_path / "m.onnx")(x)
-    assert got.dtype == np.int32 and got.shape == (1, *SIZE)
-    np.testing.assert_array_equal(got, model.segment(x))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.tflite"]
-
-
-@only_tensorflow
-def test_ifa_onnx_takes_any_size(tmp_path):
-    # traced at a static size, tf2onnx would fold IFA's positional encodings
-    # into constants that grow with the image (8 KB per stride-4 pixel)
-    model = small("ifa", tiny_backbone())
-    export_onnx(model, tmp_path / "m.onnx", SIZE)
-    run = onnx_runner(tmp_path / "m.onnx")
-    x = np.random.default_rng(0).uniform(0, 255, (1, 96, 160, 3)).astype("float32")
-    np.testing.assert_allclose(run(x), to_numpy(model.predict_on_batch(x)), atol=1e-4)
-
-
-@pytest.mark.skipif(BACKEND == "tensorflow", reason="the round trip starts from jax or torch")
-def test_model_trained_under_this_backend_exports_via_tensorflow(tmp_path):
-    model = small("fanet", tiny_backbone())
-    model.compile(total_steps=10, warmup_steps=1)
-    labels = np.random.default_rng(1).integers(0, 5, (2, *SIZE)).astype("int32")
-    model.fit(np.random.default_rng(2).uniform(0, 255, (2, *SIZE, 3)), labels, epochs=1, verbose=0)
-    # one format per backend (the subprocess path is the same for both):
-    # TFLite from jax, which has no TFLite path of its own; ONNX from torch
-    if BACKEND == "jax":
-        report = export_tflite(model, tmp_path / "m.tflite", SIZE, output="classes")
-        assert report["class_agreement"] >= 0.9999
-    else:
-        report = export_onnx(model, tmp_path / "m.onnx", SIZE)
+class TestExport(TestCase):
+    @only_tensorflow
+    @pytest.mark.parametrize("family", ["fanet", "gai", "ifa", "rsp"])
+    def test_family_exports_to_both_formats(self, family, tmp_path):
+        model = self.small_segmenter(family, self.tiny_backbone())
+        report = export_tflite(model, tmp_path / "m.tflite", SIZE)
         assert report["max_abs_diff"] <= 1e-3 and report["class_agreement"] >= 0.9999
-    assert report["converted_by"].startswith("tensorflow (subprocess")
+        classes = export_onnx(model, tmp_path / "m.onnx", SIZE, output="classes")
+        assert classes["class_agreement"] >= 0.9999
+        x = np.random.default_rng(0).uniform(0, 255, (1, *SIZE, 3)).astype("float32")
+        got = onnx_runner(tmp_path / "m.onnx")(x)
+        assert got.dtype == np.int32 and got.shape == (1, *SIZE)
+        np.testing.assert_array_equal(got, model.segment(x))
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.tflite"]
 
+    @only_tensorflow
+    def test_ifa_onnx_takes_any_size(self, tmp_path):
+        # traced at a static size, tf2onnx would fold IFA's positional encodings
+        # into constants that grow with the image (8 KB per stride-4 pixel)
+        model = self.small_segmenter("ifa", self.tiny_backbone())
+        export_onnx(model, tmp_path / "m.onnx", SIZE)
+        run = onnx_runner(tmp_path / "m.onnx")
+        x = np.random.default_rng(0).uniform(0, 255, (1, 96, 160, 3)).astype("float32")
+        np.testing.assert_allclose(run(x), self.to_numpy(model.predict_on_batch(x)), atol=1e-4)
 
-@only_tensorflow
-def test_quantized_tflite(tmp_path):
-    model = per_pixel_model()
-    frames = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
-    half = export_tflite(model, tmp_path / "f16.tflite", SIZE, quantization="float16")
-    full = export_tflite(model, tmp_path / "i8.tflite", SIZE, quantization="int8",
-                         representative_data=frames, output="classes")
-    assert half["class_agreement"] >= 0.999 and full["class_agreement"] >= 0.97
-    assert full["bytes"] < half["bytes"] * 2
-    x = np.random.default_rng(3).uniform(0, 255, (1, *SIZE, 3)).astype("float32")
-    assert tflite_runner(tmp_path / "i8.tflite")(x).dtype == np.int32
+    @pytest.mark.skipif(BACKEND == "tensorflow", reason="the round trip starts from jax or torch")
+    def test_model_trained_under_this_backend_exports_via_tensorflow(self, tmp_path):
+        model = self.small_segmenter("fanet", self.tiny_backbone())
+        model.compile(total_steps=10, warmup_steps=1)
+        labels = np.random.default_rng(1).integers(0, 5, (2, *SIZE)).astype("int32")
+        model.fit(np.random.default_rng(2).uniform(0, 255, (2, *SIZE, 3)), labels, epochs=1, verbose=0)
+        # one format per backend (the subprocess path is the same for both):
+        # TFLite from jax, which has no TFLite path of its own; ONNX from torch
+        if BACKEND == "jax":
+            report = export_tflite(model, tmp_path / "m.tflite", SIZE, output="classes")
+            assert report["class_agreement"] >= 0.9999
+        else:
+            report = export_onnx(model, tmp_path / "m.onnx", SIZE)
+            assert report["max_abs_diff"] <= 1e-3 and report["class_agreement"] >= 0.9999
+        assert report["converted_by"].startswith("tensorflow (subprocess")
 
+    @only_tensorflow
+    def test_quantized_tflite(self, tmp_path):
+        model = per_pixel_model()
+        frames = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
+        half = export_tflite(model, tmp_path / "f16.tflite", SIZE, quantization="float16")
+        full = export_tflite(model, tmp_path / "i8.tflite", SIZE, quantization="int8",
+                             representative_data=frames, output="classes")
+        assert half["class_agreement"] >= 0.999 and full["class_agreement"] >= 0.97
+        assert full["bytes"] < half["bytes"] * 2
+        x = np.random.default_rng(3).uniform(0, 255, (1, *SIZE, 3)).astype("float32")
+        assert tflite_runner(tmp_path / "i8.tflite")(x).dtype == np.int32
 
-@pytest.mark.parametrize("scale, passes", [(10.0, False), (1000.0, True)])
-def test_float32_logit_tolerance(scale, passes):
-    # 1e-3 for logits of trained magnitude; 1e-5 of the largest |logit| beyond 100
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(scale / 255.0)])
-    images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
+    @pytest.mark.parametrize("scale, passes", [(10.0, False), (1000.0, True)])
+    def test_float32_logit_tolerance(self, scale, passes):
+        # 1e-3 for logits of trained magnitude; 1e-5 of the largest |logit| beyond 100
+        model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Rescaling(scale / 255.0)])
+        images = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
 
-    def shifted(x):
-        return to_numpy(model.predict_on_batch(x)) + 2e-3
+        def shifted(x):
+            return self.to_numpy(model.predict_on_batch(x)) + 2e-3
 
-    if passes:
-        assert verify(model, shifted, images, "logits", None)["class_agreement"] == 1.0
-    else:
-        with pytest.raises(ExportError, match="max abs logit difference 2.0.e-03"):
-            verify(model, shifted, images, "logits", None)
+        if passes:
+            assert verify(model, shifted, images, "logits", None)["class_agreement"] == 1.0
+        else:
+            with pytest.raises(ExportError, match="max abs logit difference 2.0.e-03"):
+                verify(model, shifted, images, "logits", None)
 
+    @only_tensorflow
+    def test_failed_verification_leaves_no_file(self, tmp_path):
+        # random-weight FANet logits are near ties: int8 cannot keep the class maps
+        keras.utils.set_random_seed(1)
+        model = self.small_segmenter("fanet", self.tiny_backbone())
+        frames = np.random.default_rng(0).uniform(0, 255, (4, *SIZE, 3)).astype("float32")
+        with pytest.raises(ExportError, match="disagrees with Keras: class maps agree on"):
+            export_tflite(model, tmp_path / "i8.tflite", SIZE, quantization="int8", representative_data=frames)
+        assert list(tmp_path.iterdir()) == []
 
-@only_tensorflow
-def test_failed_verification_leaves_no_file(tmp_path):
-    # random-weight FANet logits are near ties: int8 cannot keep the class maps
-    keras.utils.set_random_seed(1)
-    model = small("fanet", tiny_backbone())
-    frames = np.random.default_rng(0).uniform(0, 255, (4, *SIZE, 3)).astype("float32")
-    with pytest.raises(ExportError, match="disagrees with Keras: class maps agree on"):
-        export_tflite(model, tmp_path / "i8.tflite", SIZE, quantization="int8", representative_data=frames)
-    assert list(tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize(
-    "call, message",
-    [
-        (lambda m, p: export_tflite(m, p, (None, None)), "static input size"),
-        (lambda m, p: export_tflite(m, p, SIZE, quantization="int4"), "Unknown quantization"),
-        (lambda m, p: export_tflite(m, p, SIZE, quantization="int8"), "representative_data"),
-        (lambda m, p: export_onnx(m, p, SIZE, opset=9), "Opset 9 is not supported"),
-        (lambda m, p: export_onnx(m, p, SIZE, output="probabilities"), "Unknown output"),
-        (lambda m, p: export_onnx(m, p.parent / "missing" / "m.onnx", SIZE), "does not exist"),
-    ],
-)
-def test_refused_before_anything_is_written(call, message, tmp_path):
-    with pytest.raises(ExportError, match=message):
-        call(per_pixel_model(), tmp_path / "m.onnx")
-    assert list(tmp_path.iterdir()) == []
+    @pytest.mark.parametrize(
+        "call, message",
+        [
+            (lambda m, p: export_tflite(m, p, (None, None)), "static input size"),
+            (lambda m, p: export_tflite(m, p, SIZE, quantization="int4"), "Unknown quantization"),
+            (lambda m, p: export_tflite(m, p, SIZE, quantization="int8"), "representative_data"),
+            (lambda m, p: export_onnx(m, p, SIZE, opset=9), "Opset 9 is not supported"),
+            (lambda m, p: export_onnx(m, p, SIZE, output="probabilities"), "Unknown output"),
+            (lambda m, p: export_onnx(m, p.parent / "missing" / "m.onnx", SIZE), "does not exist"),
+        ],
+    )
+    def test_refused_before_anything_is_written(self, call, message, tmp_path):
+        with pytest.raises(ExportError, match=message):
+            call(per_pixel_model(), tmp_path / "m.onnx")
+        assert list(tmp_path.iterdir()) == []

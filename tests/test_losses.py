@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from keras_segup.losses import OHEMCrossEntropy
-from tests.test_case import to_numpy
+from tests.test_case import TestCase
 
 
 def case(seed=0, shape=(2, 12, 16), classes=4):
@@ -24,26 +24,25 @@ def numpy_ohem(labels, logits, threshold, min_kept):
     return nll[valid][prob < cut].mean()
 
 
-@pytest.mark.parametrize("threshold, min_kept", [(0.7, 10), (0.7, 150), (0.3, 1), (0.05, 40)])
-def test_matches_numpy(threshold, min_kept):
-    labels, logits = case()
-    got = to_numpy(OHEMCrossEntropy(threshold, min_kept)(labels, logits))
-    np.testing.assert_allclose(got, numpy_ohem(labels, logits, threshold, min_kept), rtol=1e-5)
+class TestLosses(TestCase):
+    @pytest.mark.parametrize("threshold, min_kept", [(0.7, 10), (0.7, 150), (0.3, 1), (0.05, 40)])
+    def test_matches_numpy(self, threshold, min_kept):
+        labels, logits = case()
+        got = self.to_numpy(OHEMCrossEntropy(threshold, min_kept)(labels, logits))
+        np.testing.assert_allclose(got, numpy_ohem(labels, logits, threshold, min_kept), rtol=1e-5)
 
+    def test_keeps_every_pixel_below_full_confidence_like_plain_ce(self):
+        labels, logits = case(1)
+        ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255)
+        np.testing.assert_allclose(
+            self.to_numpy(OHEMCrossEntropy(1.0, 1)(labels, logits)), self.to_numpy(ce(labels, logits)), rtol=1e-5
+        )
 
-def test_keeps_every_pixel_below_full_confidence_like_plain_ce():
-    labels, logits = case(1)
-    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=255)
-    np.testing.assert_allclose(
-        to_numpy(OHEMCrossEntropy(1.0, 1)(labels, logits)), to_numpy(ce(labels, logits)), rtol=1e-5
-    )
-
-
-def test_pixel_weights_and_config():
-    labels, logits = case(2)
-    weights = np.zeros(labels.shape, "float32")
-    assert float(to_numpy(OHEMCrossEntropy(0.7, 10)(labels, logits, sample_weight=weights))) == 0.0
-    loss = OHEMCrossEntropy.from_config(OHEMCrossEntropy(0.6, 5).get_config())
-    assert (loss.threshold, loss.min_kept) == (0.6, 5)
-    with pytest.raises(ValueError, match="threshold"):
-        OHEMCrossEntropy(1.5)
+    def test_pixel_weights_and_config(self):
+        labels, logits = case(2)
+        weights = np.zeros(labels.shape, "float32")
+        assert float(self.to_numpy(OHEMCrossEntropy(0.7, 10)(labels, logits, sample_weight=weights))) == 0.0
+        loss = OHEMCrossEntropy.from_config(OHEMCrossEntropy(0.6, 5).get_config())
+        assert (loss.threshold, loss.min_kept) == (0.6, 5)
+        with pytest.raises(ValueError, match="threshold"):
+            OHEMCrossEntropy(1.5)

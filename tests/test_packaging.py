@@ -24,8 +24,8 @@ import numpy as np
 import keras_segup.models
 from keras_segup.models import FANetSegmenter, Segmenter
 from keras_segup import inference, layers, ops
-from tests.test_case import small_segmenter
-model = small_segmenter("fanet")
+from tests.test_case import TestCase
+model = TestCase.small_segmenter("fanet")
 classes = model.segment(np.zeros((1, 64, 96, 3), "float32"))
 assert classes.shape == (1, 64, 96)
 Segmenter.from_preset("gai_cityscapes", load_weights=False)

@@ -11,8 +11,7 @@ import pytest
 from keras_segup import data
 from keras_segup import training
 from keras_segup.models import FANetSegmenter
-from tests.test_case import tiny_backbone
-from tests.test_case import to_numpy
+from tests.test_case import TestCase
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAD = {"channels": 16, "aux_channels": 8, "classifier_channels": 16}
@@ -20,7 +19,7 @@ HEAD = {"channels": 16, "aux_channels": 8, "classifier_channels": 16}
 
 def tiny_fanet():
     keras.utils.set_random_seed(7)
-    return FANetSegmenter(num_classes=19, backbone=tiny_backbone(), head_kwargs=HEAD)
+    return FANetSegmenter(num_classes=19, backbone=TestCase.tiny_backbone(), head_kwargs=HEAD)
 
 
 class StopAtEpoch(keras.callbacks.Callback):
@@ -31,32 +30,6 @@ class StopAtEpoch(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.epoch:
             raise KeyboardInterrupt("simulated interruption")
-
-
-def test_interrupted_run_resumes_exactly(tmp_path):
-    # no shuffling, so the interrupted and the straight runs see the same batches
-    dataset = data.synthetic(4, size=(32, 64), batch_size=2, seed=1)
-    kwargs = dict(epochs=2, learning_rate=0.05, verbose=0)
-    straight, _ = training.train(tiny_fanet, dataset, output_dir=tmp_path / "a", **kwargs)
-    with pytest.raises(KeyboardInterrupt):
-        training.train(tiny_fanet, dataset, output_dir=tmp_path / "b", callbacks=[StopAtEpoch(1)], **kwargs)
-    resumed, history = training.train(tiny_fanet, dataset, output_dir=tmp_path / "b", **kwargs)
-    assert history.epoch == [1]
-    for a, b in zip(straight.weights, resumed.weights):
-        np.testing.assert_allclose(to_numpy(b), to_numpy(a), rtol=1e-5, atol=1e-6, err_msg=a.path)
-    with open(tmp_path / "b/log.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert [row["epoch"] for row in rows] == ["0", "1"]
-    assert {"loss", "mean_iou", "learning_rate"} <= set(rows[0])
-    assert (tmp_path / "b/final.keras").is_file() and (tmp_path / "b/last.keras").is_file()
-
-
-def test_unknown_distribution_and_torch_refusal():
-    with pytest.raises(ValueError, match="Unknown distribution"):
-        training.distribution_scope("model_parallel")
-    if keras.backend.backend() == "torch":
-        with pytest.raises(ValueError, match="jax and tensorflow"):
-            training.distribution_scope("data_parallel")
 
 
 TWO_CPU_DEVICES = """
@@ -70,17 +43,42 @@ sys.exit(main(["train", "--data", "synthetic", *sys.argv[1:]]))
 """
 
 
-@pytest.mark.skipif(keras.backend.backend() == "torch", reason="data parallel runs on jax and tensorflow")
-def test_cli_trains_data_parallel_on_two_cpu_devices(tmp_path):
-    preset = tmp_path / "tiny"
-    tiny_fanet().save_to_preset(preset)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    out = subprocess.run(
-        [sys.executable, "-c", TWO_CPU_DEVICES, "--synthetic", "4", "--preset", str(preset),
-         "--epochs", "1", "--batch-size", "4", "--crop", "32", "64", "--distribute", "data_parallel",
-         "--output", str(tmp_path / "run"), "--no-val"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert "on 2 device(s)" in out.stdout
-    assert (tmp_path / "run/final.keras").is_file()
+class TestTraining(TestCase):
+    def test_interrupted_run_resumes_exactly(self, tmp_path):
+        # no shuffling, so the interrupted and the straight runs see the same batches
+        dataset = data.synthetic(4, size=(32, 64), batch_size=2, seed=1)
+        kwargs = dict(epochs=2, learning_rate=0.05, verbose=0)
+        straight, _ = training.train(tiny_fanet, dataset, output_dir=tmp_path / "a", **kwargs)
+        with pytest.raises(KeyboardInterrupt):
+            training.train(tiny_fanet, dataset, output_dir=tmp_path / "b", callbacks=[StopAtEpoch(1)], **kwargs)
+        resumed, history = training.train(tiny_fanet, dataset, output_dir=tmp_path / "b", **kwargs)
+        assert history.epoch == [1]
+        for a, b in zip(straight.weights, resumed.weights):
+            np.testing.assert_allclose(self.to_numpy(b), self.to_numpy(a), rtol=1e-5, atol=1e-6, err_msg=a.path)
+        with open(tmp_path / "b/log.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [row["epoch"] for row in rows] == ["0", "1"]
+        assert {"loss", "mean_iou", "learning_rate"} <= set(rows[0])
+        assert (tmp_path / "b/final.keras").is_file() and (tmp_path / "b/last.keras").is_file()
+
+    def test_unknown_distribution_and_torch_refusal(self):
+        with pytest.raises(ValueError, match="Unknown distribution"):
+            training.distribution_scope("model_parallel")
+        if keras.backend.backend() == "torch":
+            with pytest.raises(ValueError, match="jax and tensorflow"):
+                training.distribution_scope("data_parallel")
+
+    @pytest.mark.skipif(keras.backend.backend() == "torch", reason="data parallel runs on jax and tensorflow")
+    def test_cli_trains_data_parallel_on_two_cpu_devices(self, tmp_path):
+        preset = tmp_path / "tiny"
+        tiny_fanet().save_to_preset(preset)
+        env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+        out = subprocess.run(
+            [sys.executable, "-c", TWO_CPU_DEVICES, "--synthetic", "4", "--preset", str(preset),
+             "--epochs", "1", "--batch-size", "4", "--crop", "32", "64", "--distribute", "data_parallel",
+             "--output", str(tmp_path / "run"), "--no-val"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        assert "on 2 device(s)" in out.stdout
+        assert (tmp_path / "run/final.keras").is_file()

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from keras_segup import ops as segup_ops
 from keras_segup.ops import reference
-from tests.test_case import to_numpy
+from tests.test_case import TestCase
 
 IMPLEMENTATIONS = {
     "specialised": segup_ops.nearest_cell,
@@ -43,48 +43,46 @@ def oracle(x, size):
     return features.numpy(), offsets
 
 
-@pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
-@pytest.mark.parametrize("in_size, size", SIZES)
-def test_matches_oracle(impl, in_size, size):
-    x = np.random.default_rng(0).normal(size=(2, *in_size, 3)).astype("float32")
-    features, offsets = IMPLEMENTATIONS[impl](x, size)
-    expected_features, expected_offsets = oracle(x, size)
-    np.testing.assert_array_equal(to_numpy(features), expected_features)
-    np.testing.assert_allclose(to_numpy(offsets), expected_offsets, atol=1e-6)
-    assert np.abs(to_numpy(offsets)).max() <= 1.0
+class TestNearestCell(TestCase):
+    @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
+    @pytest.mark.parametrize("in_size, size", SIZES)
+    def test_matches_oracle(self, impl, in_size, size):
+        x = np.random.default_rng(0).normal(size=(2, *in_size, 3)).astype("float32")
+        features, offsets = IMPLEMENTATIONS[impl](x, size)
+        expected_features, expected_offsets = oracle(x, size)
+        np.testing.assert_array_equal(self.to_numpy(features), expected_features)
+        np.testing.assert_allclose(self.to_numpy(offsets), expected_offsets, atol=1e-6)
+        assert np.abs(self.to_numpy(offsets)).max() <= 1.0
 
+    def test_agrees_with_grid_sample_nearest_at_cell_centres(self):
+        # IFA's official formulation: grid_sample(nearest, align_corners=False)
+        x = np.random.default_rng(1).normal(size=(1, 9, 13, 4)).astype("float32")
+        size = (33, 49)
+        ys = (2 * np.arange(size[0]) + 1) / size[0] - 1
+        xs = (2 * np.arange(size[1]) + 1) / size[1] - 1
+        grid = np.stack(np.meshgrid(xs, ys), -1)[None].astype("float32")
+        expected = segup_ops.grid_sample(x, grid, mode="nearest")
+        features, _ = segup_ops.nearest_cell(x, size)
+        np.testing.assert_array_equal(self.to_numpy(features), self.to_numpy(expected))
 
-def test_agrees_with_grid_sample_nearest_at_cell_centres():
-    # IFA's official formulation: grid_sample(nearest, align_corners=False)
-    x = np.random.default_rng(1).normal(size=(1, 9, 13, 4)).astype("float32")
-    size = (33, 49)
-    ys = (2 * np.arange(size[0]) + 1) / size[0] - 1
-    xs = (2 * np.arange(size[1]) + 1) / size[1] - 1
-    grid = np.stack(np.meshgrid(xs, ys), -1)[None].astype("float32")
-    expected = segup_ops.grid_sample(x, grid, mode="nearest")
-    features, _ = segup_ops.nearest_cell(x, size)
-    np.testing.assert_array_equal(to_numpy(features), to_numpy(expected))
+    def test_symbolic_call_in_functional_model(self):
+        inputs = keras.Input((4, 6, 3))
+        features, offsets = segup_ops.nearest_cell(inputs, (8, 12))
+        assert features.shape == (None, 8, 12, 3)
+        assert offsets.shape == (8, 12, 2)
+        model = keras.Model(inputs, features)
+        out = model.predict(np.ones((2, 4, 6, 3), "float32"), verbose=0)
+        np.testing.assert_array_equal(out, 1.0)
 
-
-def test_symbolic_call_in_functional_model():
-    inputs = keras.Input((4, 6, 3))
-    features, offsets = segup_ops.nearest_cell(inputs, (8, 12))
-    assert features.shape == (None, 8, 12, 3)
-    assert offsets.shape == (8, 12, 2)
-    model = keras.Model(inputs, features)
-    out = model.predict(np.ones((2, 4, 6, 3), "float32"), verbose=0)
-    np.testing.assert_array_equal(out, 1.0)
-
-
-@pytest.mark.parametrize(
-    "x, size, message",
-    [
-        (np.zeros((4, 4, 2)), (8, 8), "`x` must have rank 4"),
-        (np.zeros((1, 4, 4, 2)), (8,), "`size` must be a pair"),
-        (np.zeros((1, 4, 4, 2)), (8, 0), "`size` must be an int >= 1"),
-        (np.zeros((1, 4, 4, 2)), (8, 2.5), "`size` must be an int"),
-    ],
-)
-def test_bad_arguments(x, size, message):
-    with pytest.raises(ValueError, match=message):
-        segup_ops.nearest_cell(x, size)
+    @pytest.mark.parametrize(
+        "x, size, message",
+        [
+            (np.zeros((4, 4, 2)), (8, 8), "`x` must have rank 4"),
+            (np.zeros((1, 4, 4, 2)), (8,), "`size` must be a pair"),
+            (np.zeros((1, 4, 4, 2)), (8, 0), "`size` must be an int >= 1"),
+            (np.zeros((1, 4, 4, 2)), (8, 2.5), "`size` must be an int"),
+        ],
+    )
+    def test_bad_arguments(self, x, size, message):
+        with pytest.raises(ValueError, match=message):
+            segup_ops.nearest_cell(x, size)

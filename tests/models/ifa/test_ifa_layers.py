@@ -2,17 +2,14 @@ import numpy as np
 import pytest
 
 from keras_segup.models.ifa.ifa_layers import ImplicitFeatureAlignment
-from tests.test_case import realistic_features
-from tests.test_case import run_layer_test
-from tests.test_case import run_precision_test
-from tests.test_case import to_numpy
+from tests.test_case import TestCase
 
 LEVELS = [(2, 9, 13, 6), (2, 5, 7, 6), (2, 3, 4, 6), (2, 2, 2, 6)]
 KWARGS = {"num_classes": 3, "pos_dim": 8, "hidden_units": (16, 8)}
 
 
 def levels(seed=0):
-    return [realistic_features(s, seed=seed + i, scale=1.0) for i, s in enumerate(LEVELS)]
+    return [TestCase.realistic_features(s, seed=seed + i, scale=1.0) for i, s in enumerate(LEVELS)]
 
 
 def direct_ifa(layer, inputs, size):
@@ -27,53 +24,51 @@ def direct_ifa(layer, inputs, size):
         rel_y = (2 * i + 1) * in_h / height - (2 * iy + 1)
         rel_x = (2 * j + 1) * in_w / width - (2 * ix + 1)
         rel = np.stack(np.meshgrid(rel_y, rel_x, indexing="ij"), -1)
-        angles = rel @ to_numpy(layer.frequencies[level]).T
+        angles = rel @ TestCase.to_numpy(layer.frequencies[level]).T
         pe = np.concatenate([rel, np.sin(angles), np.cos(angles)], -1)
         feature = x[:, iy][:, :, ix]
         columns.append(np.broadcast_to(pe, (x.shape[0], *pe.shape)))
         columns.append(feature)
-    h = np.concatenate(columns, -1) @ to_numpy(layer.kernel) + to_numpy(layer.bias)
+    h = np.concatenate(columns, -1) @ TestCase.to_numpy(layer.kernel) + TestCase.to_numpy(layer.bias)
     for i, norm in enumerate(layer.norms):
         if i > 0:
             dense = layer.denses[i - 1]
-            h = h @ to_numpy(dense.kernel) + to_numpy(dense.bias)
-        gamma, beta, mean, var = (to_numpy(w) for w in norm.weights)
+            h = h @ TestCase.to_numpy(dense.kernel) + TestCase.to_numpy(dense.bias)
+        gamma, beta, mean, var = (TestCase.to_numpy(w) for w in norm.weights)
         h = np.maximum((h - mean) / np.sqrt(var + 1e-5) * gamma + beta, 0)
-    return h @ to_numpy(layer.classifier.kernel) + to_numpy(layer.classifier.bias)
+    return h @ TestCase.to_numpy(layer.classifier.kernel) + TestCase.to_numpy(layer.classifier.bias)
 
 
-def test_layer(tmp_path):
-    run_layer_test(ImplicitFeatureAlignment, KWARGS, levels(), (2, 9, 13, 3), tmp_path)
-    run_precision_test(ImplicitFeatureAlignment, KWARGS, levels())
+class TestIfaLayers(TestCase):
+    def test_layer(self, tmp_path):
+        self.run_layer_test(ImplicitFeatureAlignment, KWARGS, levels(), (2, 9, 13, 3), tmp_path)
+        self.run_precision_test(ImplicitFeatureAlignment, KWARGS, levels())
 
+    @pytest.mark.parametrize("size", [None, (9, 13), (18, 26), (31, 17)])
+    def test_matches_direct_formulation_at_any_size(self, size):
+        inputs = levels()
+        layer = ImplicitFeatureAlignment(**KWARGS)
+        out = self.to_numpy(layer(inputs, size=size))
+        expected = direct_ifa(layer, inputs, size or (9, 13))
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
-@pytest.mark.parametrize("size", [None, (9, 13), (18, 26), (31, 17)])
-def test_matches_direct_formulation_at_any_size(size):
-    inputs = levels()
-    layer = ImplicitFeatureAlignment(**KWARGS)
-    out = to_numpy(layer(inputs, size=size))
-    expected = direct_ifa(layer, inputs, size or (9, 13))
-    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    def test_chunked_decoding_equals_one_pass(self):
+        inputs = levels()
+        whole = ImplicitFeatureAlignment(**KWARGS)
+        expected = self.to_numpy(whole(inputs, size=(40, 30)))
+        chunked = ImplicitFeatureAlignment(**KWARGS, chunk_size=100)  # 3 rows per block
+        chunked(inputs)
+        chunked.set_weights(whole.get_weights())
+        np.testing.assert_allclose(self.to_numpy(chunked(inputs, size=(40, 30))), expected, atol=1e-5)
 
-
-def test_chunked_decoding_equals_one_pass():
-    inputs = levels()
-    whole = ImplicitFeatureAlignment(**KWARGS)
-    expected = to_numpy(whole(inputs, size=(40, 30)))
-    chunked = ImplicitFeatureAlignment(**KWARGS, chunk_size=100)  # 3 rows per block
-    chunked(inputs)
-    chunked.set_weights(whole.get_weights())
-    np.testing.assert_allclose(to_numpy(chunked(inputs, size=(40, 30))), expected, atol=1e-5)
-
-
-def test_rejects_bad_config_and_inputs():
-    with pytest.raises(ValueError, match="`pos_dim` must be a multiple of 4"):
-        ImplicitFeatureAlignment(3, pos_dim=6)
-    layer = ImplicitFeatureAlignment(**KWARGS)
-    layer(levels())
-    bad = levels()
-    bad[1] = np.ones((2, 5, 7, 4), "float32")
-    with pytest.raises(ValueError, match="expected axis -1"):
-        layer(bad)
-    with pytest.raises(ValueError, match="rank 4"):
-        ImplicitFeatureAlignment(**KWARGS)([np.ones((9, 13, 6), "float32")])
+    def test_rejects_bad_config_and_inputs(self):
+        with pytest.raises(ValueError, match="`pos_dim` must be a multiple of 4"):
+            ImplicitFeatureAlignment(3, pos_dim=6)
+        layer = ImplicitFeatureAlignment(**KWARGS)
+        layer(levels())
+        bad = levels()
+        bad[1] = np.ones((2, 5, 7, 4), "float32")
+        with pytest.raises(ValueError, match="expected axis -1"):
+            layer(bad)
+        with pytest.raises(ValueError, match="rank 4"):
+            ImplicitFeatureAlignment(**KWARGS)([np.ones((9, 13, 6), "float32")])
