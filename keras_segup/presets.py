@@ -17,8 +17,8 @@ cache atomically: a failed or corrupt download leaves nothing there.
 import hashlib
 import importlib.resources
 import json
-import shutil
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.parse
@@ -85,7 +85,7 @@ def _hub_preset(handle):
     folder.mkdir(parents=True, exist_ok=True)
     for file in (CONFIG_FILE, METADATA_FILE):
         try:
-            shutil.copyfile(compat.hub_preset_file(handle, file), folder / file)
+            _copy_atomically(compat.hub_preset_file(handle, file), folder / file)
         except Exception as error:  # the hub clients raise many unrelated types
             raise PresetError(
                 f"Could not fetch {file} of preset {handle}: {error}. Check the handle "
@@ -98,8 +98,20 @@ def _hub_preset(handle):
         except Exception:  # a preset without weights: architecture only
             weights = None
         if weights:
-            shutil.copyfile(weights, folder / WEIGHTS_FILE)
+            _copy_atomically(weights, folder / WEIGHTS_FILE)
     return folder
+
+
+def _copy_atomically(source, destination):
+    """Copies to a temporary file beside `destination`, then moves it into place."""
+    handle, temporary = tempfile.mkstemp(dir=Path(destination).parent, suffix=".part")
+    os.close(handle)
+    try:
+        shutil.copyfile(source, temporary)
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
 
 
 def _read_json(path):
