@@ -18,15 +18,11 @@ silenced; set `KERAS_SEGUP_NATIVE_LOGS=1` to see them.
 """
 
 import importlib
-import os
 
 from keras_segup.utils.compat import native_logs_silenced
 
-if os.environ.get("KERAS_SEGUP_NATIVE_LOGS") == "1":
+with native_logs_silenced():
     from keras_segup import models  # noqa: F401
-else:
-    with native_logs_silenced():
-        from keras_segup import models  # noqa: F401
 
 __version__ = "0.2.0"
 

@@ -111,3 +111,12 @@ class TestCli(TestCase):
             pytest.skip("the package is not installed with its entry points")
         out = subprocess.run([script, "--help"], capture_output=True, text=True, env={**os.environ})
         assert out.returncode == 0 and "Exit codes" in out.stdout
+
+    def test_a_normal_run_prints_no_framework_log_lines(self):
+        script = Path(sys.executable).parent / "keras-segup"
+        if not script.exists():
+            pytest.skip("the package is not installed with its entry points")
+        env = {key: value for key, value in os.environ.items() if key != "KERAS_SEGUP_NATIVE_LOGS"}
+        out = subprocess.run([script, "presets"], capture_output=True, text=True, env=env, timeout=300)
+        assert out.returncode == 0 and "gai_cityscapes" in out.stdout
+        assert out.stderr == "", out.stderr[:2000]

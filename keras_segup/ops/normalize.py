@@ -1,5 +1,7 @@
 """Normalisation along the channel axis, written the way every exporter accepts."""
 
+import keras
+
 from keras_segup.ops import reference
 
 
@@ -19,4 +21,6 @@ def l2_normalize(x):
     >>> l2_normalize(keras.ops.ones((2, 4))).shape
     (2, 4)
     """
+    if not isinstance(x, keras.KerasTensor):
+        x = keras.ops.convert_to_tensor(x)
     return reference.l2_normalize(x)

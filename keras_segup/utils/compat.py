@@ -48,9 +48,16 @@ def sublayers(model):
 
 
 def require_tensorflow(feature):
-    """Raises a clear `ImportError` naming `feature` when TensorFlow is not installed."""
+    """Raises a clear `ImportError` naming `feature` when TensorFlow is not installed.
+
+    TensorFlow's devices are initialised here, with its native start-up
+    lines (CUDA probing) silenced (`native_logs_silenced`).
+    """
     try:
-        import tensorflow  # noqa: F401
+        with native_logs_silenced():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()
     except ImportError:
         raise ImportError(
             f"{feature} needs TensorFlow, which is not installed: pip install tensorflow==2.21.0 "
@@ -65,7 +72,11 @@ def native_logs_silenced():
     TensorFlow 2.21 logs through absl before its logging is initialised, so
     `TF_CPP_MIN_LOG_LEVEL` no longer hides its start-up lines (oneDNN, CUDA
     probing). Python errors raised inside still propagate and print after.
+    `KERAS_SEGUP_NATIVE_LOGS=1` keeps the lines.
     """
+    if os.environ.get("KERAS_SEGUP_NATIVE_LOGS") == "1":
+        yield
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     try:
