@@ -22,8 +22,6 @@ OTHER_BACKEND = {"jax": "torch", "torch": "tensorflow", "tensorflow": "jax"}
 SAVE_SCRIPT = """
 import numpy as np, keras
 from keras_segup.models import FANetSegmenter
-from keras_segup.models import GAISegmenter
-from keras_segup.models import RSPSegmenter
 from tests.test_case import TestCase
 model = FANetSegmenter(num_classes=5, backbone=TestCase.tiny_backbone(),
                        head_kwargs={{"channels": 16, "aux_channels": 8, "classifier_channels": 16}})
