@@ -1,8 +1,23 @@
-"""keras-hub backbones configured as each paper uses them."""
+"""Backbones: the papers' ResNets layer for layer, keras-hub ResNets, and checkpoint import."""
 
+from keras_segup.backbones.checkpoints import load_torch_weights
+from keras_segup.backbones.checkpoints import read_checkpoint
 from keras_segup.backbones.hub_presets import backbone_from_preset
+from keras_segup.backbones.paper_resnet import PAPER_BACKBONES
+from keras_segup.backbones.paper_resnet import PaperResNetBackbone
+from keras_segup.backbones.paper_resnet import paper_backbone
 from keras_segup.backbones.resnet import RESNET_VARIANTS
 from keras_segup.backbones.resnet import pyramid_extractor
 from keras_segup.backbones.resnet import resnet_backbone
 
-__all__ = ["RESNET_VARIANTS", "backbone_from_preset", "pyramid_extractor", "resnet_backbone"]
+__all__ = [
+    "PAPER_BACKBONES",
+    "PaperResNetBackbone",
+    "RESNET_VARIANTS",
+    "backbone_from_preset",
+    "load_torch_weights",
+    "paper_backbone",
+    "pyramid_extractor",
+    "read_checkpoint",
+    "resnet_backbone",
+]
