@@ -25,6 +25,7 @@ with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
 
     import keras_segup
     from keras_segup import visualize
+    from keras_segup.backbones import CheckpointError
     from keras_segup.data import DataError
     from keras_segup.export import ExportError
     from keras_segup.models import Segmenter
@@ -49,6 +50,10 @@ def add_model_arguments(parser):
 
 def load_model(args):
     """The segmenter named by `--preset` or `--model`."""
+    if args.model and getattr(args, "backbone_weights", None):
+        raise UsageError(
+            "--backbone-weights starts a --preset from ImageNet weights; a --model file has its own."
+        )
     if args.model:
         path = Path(args.model)
         if not path.is_file():
@@ -63,7 +68,10 @@ def load_model(args):
                 "one with Segmenter.save or keras-segup train."
             )
         return model
-    return Segmenter.from_preset(args.preset, load_weights=not args.no_weights)
+    return Segmenter.from_preset(
+        args.preset, load_weights=not args.no_weights,
+        backbone_weights=getattr(args, "backbone_weights", None),
+    )
 
 
 def read_image(path):
@@ -231,6 +239,11 @@ def build_parser():
     )
     train = commands.choices["train"]
     train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop" + recipe)
+    train.add_argument(
+        "--backbone-weights", metavar="CHECKPOINT",
+        help="the paper's ImageNet checkpoint for the backbone (.pth/.pt/.safetensors file or "
+             "http(s) URL; the preset's metadata names the paper's)",
+    )
     train.add_argument("--epochs", type=int, help="epochs" + recipe)
     train.add_argument("--batch-size", type=int, help="batch size" + recipe)
     train.add_argument("--lr", type=float, help="peak learning rate" + recipe)
@@ -273,7 +286,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, PresetError, DataError) as error:
+    except (UsageError, PresetError, DataError, CheckpointError) as error:
         hint = " (on the command line: --no-weights)" if "load_weights=False" in str(error) else ""
         print(f"error: {error}{hint}", file=sys.stderr)
         return 2

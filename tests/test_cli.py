@@ -120,3 +120,13 @@ class TestCli(TestCase):
         out = subprocess.run([script, "presets"], capture_output=True, text=True, env=env, timeout=300)
         assert out.returncode == 0 and "gai_cityscapes" in out.stdout
         assert out.stderr == "", out.stderr[:2000]
+
+    @HEAVY
+    def test_backbone_weights_apply_to_presets_only(self, capsys, tmp_path):
+        (tmp_path / "m.keras").write_bytes(b"")
+        code, _, err = run(capsys, "train", "--model", tmp_path / "m.keras", "--backbone-weights", "x.pth",
+                           "--data", "synthetic")
+        assert code == 2 and "--backbone-weights starts a --preset from ImageNet weights" in err
+        code, _, err = run(capsys, "train", "--preset", "fanet_r18_cityscapes", "--no-weights",
+                           "--backbone-weights", tmp_path / "absent.pth", "--data", "synthetic")
+        assert code == 2 and "absent.pth does not exist" in err

@@ -28,13 +28,13 @@ def _deeplab_v3_r101_os8():
     """
     import keras
 
-    from keras_segup.backbones import resnet_backbone
+    from keras_segup.backbones import PAPER_BACKBONES
+    from keras_segup.backbones import PaperResNetBackbone
     from keras_segup.backbones.resnet import pyramid_extractor
 
     SpatialPyramidPooling = deeplab_v3_spatial_pyramid_pooling()
 
-    reference = resnet_backbone(101, deep_stem=True)
-    backbone = type(reference).from_config({**reference.get_config(), "stackwise_num_strides": [1, 2, 1, 1]})
+    backbone = PaperResNetBackbone(**{**PAPER_BACKBONES["resnet101_deep"], "stackwise_strides": (1, 2, 1, 1)})
     images = keras.Input((None, None, 3))
     p5 = pyramid_extractor(backbone)(images)[3]
     logits = keras.layers.Conv2D(19, 1)(SpatialPyramidPooling(dilation_rates=[12, 24, 36])(p5))

@@ -1,5 +1,6 @@
 """Backbones: the papers' ResNets layer for layer, keras-hub ResNets, and checkpoint import."""
 
+from keras_segup.backbones.checkpoints import CheckpointError
 from keras_segup.backbones.checkpoints import load_torch_weights
 from keras_segup.backbones.checkpoints import read_checkpoint
 from keras_segup.backbones.hub_presets import backbone_from_preset
@@ -11,6 +12,7 @@ from keras_segup.backbones.resnet import pyramid_extractor
 from keras_segup.backbones.resnet import resnet_backbone
 
 __all__ = [
+    "CheckpointError",
     "PAPER_BACKBONES",
     "PaperResNetBackbone",
     "RESNET_VARIANTS",

@@ -8,6 +8,10 @@ import keras
 from keras_segup.convert.weight_porter import WeightPorter
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the backbone; the message says why."""
+
+
 def read_checkpoint(checkpoint, sha256=None):
     """A `{key: array}` state_dict from a checkpoint file, URL or mapping.
 
@@ -22,7 +26,7 @@ def read_checkpoint(checkpoint, sha256=None):
         The state_dict.
 
     Raises:
-        ValueError: for a file that holds no state_dict, saying what it holds.
+        CheckpointError: for a missing file or one that holds no state_dict.
         ImportError: naming the package to install.
     """
     if hasattr(checkpoint, "items"):
@@ -38,7 +42,7 @@ def read_checkpoint(checkpoint, sha256=None):
         checkpoint = str(path)
     path = Path(checkpoint)
     if not path.is_file():
-        raise ValueError(f"The checkpoint {path} does not exist.")
+        raise CheckpointError(f"The checkpoint {path} does not exist.")
     if path.suffix == ".safetensors":
         try:
             from safetensors.numpy import load_file
@@ -52,12 +56,12 @@ def read_checkpoint(checkpoint, sha256=None):
     try:
         content = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many unrelated types for a bad file
-        raise ValueError(f"{path} is not a readable PyTorch checkpoint: {error}") from None
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: {error}") from None
     for key in ("state_dict", "model"):
         if isinstance(content, dict) and isinstance(content.get(key), dict):
             content = content[key]
     if not isinstance(content, dict):
-        raise ValueError(f"{path} holds a {type(content).__name__}, not a state_dict.")
+        raise CheckpointError(f"{path} holds a {type(content).__name__}, not a state_dict.")
     return content
 
 
@@ -106,7 +110,7 @@ def load_torch_weights(backbone, checkpoint, sha256=None):
     try:
         porter.apply(strict=True)
     except ValueError as error:
-        raise ValueError(
+        raise CheckpointError(
             f"The checkpoint is not one of a {backbone.name} backbone: {error}".replace(
                 "does not fit this head", "does not fit this backbone"
             )

@@ -1,3 +1,5 @@
+import re
+
 import keras
 import numpy as np
 from keras import ops
@@ -5,7 +7,10 @@ from keras import ops
 from keras_segup import presets as preset_store
 from keras_segup.backbones.hub_presets import backbone_from_preset
 from keras_segup.backbones.resnet import pyramid_extractor
-from keras_segup.backbones.resnet import resnet_backbone
+from keras_segup.backbones.checkpoints import load_torch_weights
+from keras_segup.backbones.paper_resnet import PAPER_BACKBONES
+from keras_segup.backbones.paper_resnet import PaperResNetBackbone
+from keras_segup.backbones.paper_resnet import paper_backbone
 from keras_segup.datasets_info import IGNORE_INDEX
 from keras_segup.datasets_info import bit_palette
 from keras_segup.losses import OHEMCrossEntropy
@@ -18,13 +23,26 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 def _build_backbone(backbone, default):
-    """A keras-hub backbone from an instance, a name or folder, or the default kwargs."""
+    """A backbone from an instance, a name or folder, or the segmenter's paper default.
+
+    `"resnet18|34|50|101"` is the paper's variant of that depth (the
+    default's layout), one of `PAPER_BACKBONES` that backbone, any other
+    string a keras-hub preset name or folder.
+    """
     if backbone is None:
-        return resnet_backbone(**default)
+        return paper_backbone(default)
     if isinstance(backbone, str):
-        depths = {f"resnet{d}": d for d in (18, 34, 50, 101)}
-        if backbone in depths:  # configured like the paper
-            return resnet_backbone(depths[backbone], **{k: v for k, v in default.items() if k != "depth"})
+        depth = re.fullmatch(r"resnet(\d+)", backbone)
+        if depth:
+            variant = re.sub(r"^resnet\d+", backbone, default)
+            if variant not in PAPER_BACKBONES:
+                raise ValueError(
+                    f"The paper's backbone has no {backbone} variant ({variant}); "
+                    f"the papers' backbones: {sorted(PAPER_BACKBONES)}."
+                )
+            return paper_backbone(variant)
+        if backbone in PAPER_BACKBONES:
+            return paper_backbone(backbone)
         return backbone_from_preset(backbone)
     if isinstance(backbone, dict):  # serialised, from get_config
         return keras.saving.deserialize_keras_object(backbone)
@@ -87,8 +105,9 @@ class Segmenter(keras.Model):
     input size, and `compute_loss` weights the auxiliary losses as the
     paper does (`aux_loss_weights`).
 
-    Subclasses set `head_class`, `default_backbone` (kwargs of
-    `keras_segup.backbones.resnet_backbone`) and `aux_loss_weights`; the
+    Subclasses set `head_class`, `default_backbone` (the name of the
+    paper's backbone in `keras_segup.backbones.PAPER_BACKBONES`) and
+    `aux_loss_weights`; the
     final upsampling uses the head's `align_corners`. `onnx_dynamic_size`
     makes ONNX export trace any height and width instead of the requested
     size. `Cls.presets` maps the built-in preset names of a class to their
@@ -97,10 +116,11 @@ class Segmenter(keras.Model):
     Args:
         num_classes: number of classes; may be left out when `class_names`
             is given.
-        backbone: a keras-hub `FeaturePyramidBackbone` (P2..P5), a name
-            `"resnet18|34|50|101"` (configured like the paper), a keras-hub
-            preset name or folder (`backbone_from_preset`), or None for the
-            paper's default.
+        backbone: a keras-hub `FeaturePyramidBackbone` (P2..P5); a name
+            of `keras_segup.backbones.PAPER_BACKBONES`; `"resnet18|34|50|101"`
+            for the paper's layout at that depth; a keras-hub preset name
+            or folder (`backbone_from_preset`); or None for the paper's
+            backbone.
         head_kwargs: extra arguments of the head.
         mean, std: per-channel input normalisation.
         class_names: one name per class (kept in `.keras` files and
@@ -111,7 +131,7 @@ class Segmenter(keras.Model):
     """
 
     head_class = None
-    default_backbone = {}
+    default_backbone = None
     aux_loss_weights = ()
     onnx_dynamic_size = False
     presets = _Presets()
@@ -292,7 +312,7 @@ class Segmenter(keras.Model):
         return super().compute_metrics(x, y, y_pred, sample_weight)
 
     @classmethod
-    def from_preset(cls, handle, load_weights=True, num_classes=None, **kwargs):
+    def from_preset(cls, handle, load_weights=True, num_classes=None, backbone_weights=None, **kwargs):
         """Builds a segmenter from a preset name, folder or URL.
 
         Args:
@@ -306,6 +326,12 @@ class Segmenter(keras.Model):
                 classifiers for fine-tuning and keeps every other weight
                 (the preset's class names and palette are dropped unless
                 given in `kwargs`).
+            backbone_weights: the paper's ImageNet checkpoint for the
+                backbone, to train from: a `.pth`/`.pt`/`.safetensors` file
+                or an `http(s)://` URL (the preset's
+                `metadata["backbone_checkpoint"]` names it); see
+                `keras_segup.backbones.load_torch_weights`. Loaded after
+                the preset's own weights, if any.
             **kwargs: other constructor arguments to override.
 
         Returns:
@@ -334,18 +360,47 @@ class Segmenter(keras.Model):
         arguments.update(kwargs)
         model = target(**arguments)
         model.preset_metadata = dict(metadata)
-        if not load_weights:
-            return model
+        if load_weights:
+            model.load_preset_weights(name, metadata, local_weights, surgery)
+        if backbone_weights is not None:
+            model.load_backbone_checkpoint(backbone_weights)
+        return model
+
+    def load_backbone_checkpoint(self, checkpoint):
+        """Loads a paper's PyTorch ImageNet checkpoint into the backbone; prints what it did.
+
+        Args:
+            checkpoint: file, URL or state_dict (`keras_segup.backbones.read_checkpoint`);
+                a URL that is the preset's `backbone_checkpoint` is verified
+                with its sha256 when the preset knows it.
+
+        Returns:
+            The report of `keras_segup.backbones.load_torch_weights`.
+        """
+        if not isinstance(self.backbone, PaperResNetBackbone):
+            raise ValueError(
+                f"backbone_weights loads the papers' PyTorch ResNets; this model's backbone is a "
+                f"{type(self.backbone).__name__}. Build it with one of {sorted(PAPER_BACKBONES)}."
+            )
+        known = self.preset_metadata.get("backbone_checkpoint") or {}
+        sha256 = known.get("sha256") if known.get("url") == str(checkpoint) else None
+        report = load_torch_weights(self.backbone, checkpoint, sha256=sha256)
+        kept = f"; kept at initialisation: {', '.join(report['missing'])}" if report["missing"] else ""
+        ignored = f"; ignored {len(report['ignored'])} classifier keys (fc.*)" if report["ignored"] else ""
+        print(f"Backbone {self.backbone.name}: loaded {report['loaded']} tensors from {checkpoint}{kept}{ignored}.")
+        return report
+
+    def load_preset_weights(self, name, metadata, local_weights, skip_mismatch=False):
+        """Loads the weights of preset `name` (repository, cache or download)."""
         path = preset_store.weights_for(name, metadata, local_weights)
-        model(np.zeros((1, 64, 64, 3), "float32"))  # build every variable
+        self(np.zeros((1, 64, 64, 3), "float32"))  # build every variable
         try:
-            model.load_weights(str(path), skip_mismatch=surgery)
+            self.load_weights(str(path), skip_mismatch=skip_mismatch)
         except (OSError, ValueError) as error:
             raise preset_store.PresetError(
                 f"Could not load the weights {path} of preset {name!r}: {error}. If the "
                 "file is corrupt, delete it and load the preset again."
             ) from None
-        return model
 
     def save_to_preset(self, folder):
         """Writes this model as a preset folder that `from_preset` restores exactly.

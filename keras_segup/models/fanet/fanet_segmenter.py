@@ -6,10 +6,13 @@ from keras_segup.models.segmenter import Segmenter
 
 @keras.saving.register_keras_serializable(package="keras_segup")
 class FANetSegmenter(Segmenter):
-    """FANet segmenter: ResNet-18/34 with the extra spatial reduction + `FANetHead`.
+    """FANet segmenter: the official ResNet-18/34 + `FANetHead`.
 
-    The first ResNet stage has stride 2 as well (features at strides
-    8-64), as in the paper's real-time setting. Final upsampling bilinear
+    The backbone is feinanshan/FANet's (`resnet18_fanet`, `resnet34_fanet`):
+    torchvision's layout with stride 2 in layer1 as well (features at
+    strides 8-64, the paper's real-time setting) and BatchNorm + LeakyReLU
+    inside the blocks and the stem; it loads torchvision's ImageNet
+    checkpoints. Final upsampling bilinear
     with `align_corners=True`; auxiliary loss weights 0.5 and 0.5.
 
     Example:
@@ -19,6 +22,6 @@ class FANetSegmenter(Segmenter):
     """
 
     head_class = FANetHead
-    default_backbone = {"depth": 18, "extra_reduction": True}
+    default_backbone = "resnet18_fanet"
     aux_loss_weights = (0.5, 0.5)
 

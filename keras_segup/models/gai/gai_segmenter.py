@@ -6,7 +6,11 @@ from keras_segup.models.segmenter import Segmenter
 
 @keras.saving.register_keras_serializable(package="keras_segup")
 class GAISegmenter(Segmenter):
-    """GAI segmenter: deep-stem ResNet-18 + `GAIHead` (Cheng et al.).
+    """GAI segmenter: SFNet's deep-stem ResNet-18 + `GAIHead` (Cheng et al.).
+
+    The backbone (`resnet18_deep128`: stem 64-64-128, a projection in
+    layer1) is the one simpleseg trains from, SFNet's ImageNet checkpoint
+    `resnet18-deep-inplane128.pth`.
 
     Final upsampling bilinear with half-pixel centres; auxiliary loss
     weights 1.0 and 1.0 (CLANet's OHEMAuxSegLoss).
@@ -18,6 +22,6 @@ class GAISegmenter(Segmenter):
     """
 
     head_class = GAIHead
-    default_backbone = {"depth": 18, "deep_stem": True}
+    default_backbone = "resnet18_deep128"
     aux_loss_weights = (1.0, 1.0)
 

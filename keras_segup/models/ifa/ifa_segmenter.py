@@ -9,6 +9,10 @@ from keras_segup.models.segmenter import Segmenter
 class IFASegmenter(Segmenter):
     """IFA segmenter: deep-stem ResNet-50 (or 101) + `IFAHead` (Hu et al., ECCV 2022).
 
+    The backbone is hzhupku/IFA's (`resnet50_deep_mg`): PyTorch-Encoding's
+    deep-stem ResNet (checkpoint `resnet50-ebb6acbb.pth`), ceil-mode
+    max-pool, multi-grid dilations (2, 2, 4) in layer4, which keeps stride 2.
+
     As the official model, the head decodes the stride-4 grid and the
     logits are upsampled bilinearly with `align_corners=True`; with
     `output_size` the head decodes that resolution directly instead
@@ -21,7 +25,7 @@ class IFASegmenter(Segmenter):
     """
 
     head_class = IFAHead
-    default_backbone = {"depth": 50, "deep_stem": True}
+    default_backbone = "resnet50_deep_mg"
     aux_loss_weights = (0.4,)
     # traced with a static size, tf2onnx folds the positional encodings into
     # constants of 8 KB per stride-4 pixel (and ran out of 24 GB converting

@@ -8,6 +8,10 @@ from keras_segup.models.segmenter import Segmenter
 class RSPSegmenter(Segmenter):
     """RSP segmenter: ResNet-50/101 + `RSPHead` on an efficient FPN (Bai et al.).
 
+    The backbone (`resnet50_deep`, our choice, docs/rsp.md) is
+    PyTorch-Encoding's deep-stem ResNet, whose ImageNet checkpoint exists,
+    without IFA's multi-grid dilations.
+
     Final upsampling bilinear with half-pixel centres; one auxiliary head
     on P4' with loss weight 0.4 (our choice, docs/rsp.md).
 
@@ -18,6 +22,6 @@ class RSPSegmenter(Segmenter):
     """
 
     head_class = RSPHead
-    default_backbone = {"depth": 50, "deep_stem": True}
+    default_backbone = "resnet50_deep"
     aux_loss_weights = (0.4,)
 

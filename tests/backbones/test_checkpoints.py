@@ -1,0 +1,103 @@
+"""The papers' ImageNet checkpoints: file formats, the keys they lack, refusals, downloads."""
+
+import functools
+import hashlib
+import http.server
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from keras_segup.backbones import load_torch_weights
+from keras_segup.backbones import paper_backbone
+from keras_segup.backbones import read_checkpoint
+from keras_segup.models import FANetSegmenter
+from keras_segup.models import Segmenter
+from keras_segup.presets import PresetError
+from tests.test_case import TestCase
+
+
+def torchvision_resnet18(reference):
+    """FANet's backbone as torchvision publishes it: no layer1 projection, an fc classifier."""
+    state = {k: v for k, v in reference.state_dict().items() if not k.startswith("layer1.0.downsample")}
+    state["fc.weight"], state["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
+    return state
+
+
+@pytest.fixture
+def server(tmp_path):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_SEGUP_HOME", str(tmp_path / "cache"))
+
+
+class TestCheckpoints(TestCase):
+    def test_fanet_starts_from_torchvision_weights(self, tmp_path, capsys):
+        reference = self.torch_resnet("resnet18_fanet")
+        path = tmp_path / "resnet18-5c106cde.pth"
+        torch.save({"state_dict": {f"module.{k}": v for k, v in torchvision_resnet18(reference).items()}}, path)
+        model = FANetSegmenter.from_preset("fanet_r18_cityscapes", load_weights=False, backbone_weights=path)
+        printed = capsys.readouterr().out
+        assert "kept at initialisation: layer1.0.downsample.0, layer1.0.downsample.1" in printed
+        assert "ignored 2 classifier keys (fc.*)" in printed
+        conv1 = model.backbone.get_layer("conv1").kernel
+        expected = reference.conv1.weight.detach().numpy().transpose(2, 3, 1, 0)
+        np.testing.assert_array_equal(self.to_numpy(conv1), expected)
+        bn = model.backbone.get_layer("layer4_1_bn2")
+        np.testing.assert_array_equal(self.to_numpy(bn.moving_variance), reference.layer4[1].bn2.running_var.numpy())
+
+    def test_another_architecture_is_refused_before_anything_changes(self):
+        backbone = paper_backbone("resnet18_fanet")
+        before = [self.to_numpy(w).copy() for w in backbone.weights]
+        deep_stem = self.torch_resnet("resnet18_deep128").state_dict()
+        with pytest.raises(ValueError, match=r"(?s)not one of a resnet18_fanet backbone.*missing keys.*conv1\.weight.*unexpected keys.*conv1\.0\.weight"):
+            load_torch_weights(backbone, deep_stem)
+        wider = {**self.torch_resnet("resnet18_fanet").state_dict(), "layer2.0.conv1.weight": torch.zeros(128, 32, 3, 3)}
+        with pytest.raises(ValueError, match=r"(?s)shape mismatches:.*layer2\.0\.conv1\.weight"):
+            load_torch_weights(backbone, wider)
+        for a, b in zip(before, backbone.weights):
+            np.testing.assert_array_equal(a, self.to_numpy(b))
+
+    def test_safetensors_and_bad_files(self, tmp_path):
+        safetensors = pytest.importorskip("safetensors.numpy")
+        state = {k: v.numpy() for k, v in self.torch_resnet("resnet18_deep128").state_dict().items()
+                 if not k.endswith("num_batches_tracked")}
+        safetensors.save_file(state, str(tmp_path / "deep.safetensors"))
+        assert load_torch_weights(paper_backbone("resnet18_deep128"), tmp_path / "deep.safetensors")["missing"] == []
+
+    def test_unreadable_checkpoints_are_named(self, tmp_path):
+        with pytest.raises(ValueError, match="absent.pth does not exist"):
+            read_checkpoint(tmp_path / "absent.pth")
+        (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+        with pytest.raises(ValueError, match="junk.pth is not a readable PyTorch checkpoint"):
+            read_checkpoint(tmp_path / "junk.pth")
+        torch.save([1, 2, 3], tmp_path / "list.pth")
+        with pytest.raises(ValueError, match="list.pth holds a list, not a state_dict"):
+            read_checkpoint(tmp_path / "list.pth")
+
+    def test_download_is_cached_and_verified(self, tmp_path, server):
+        reference = self.torch_resnet("resnet18_deep128")
+        torch.save(reference.state_dict(), tmp_path / "resnet18-deep-inplane128.pth")
+        url = f"{server}/resnet18-deep-inplane128.pth"
+        digest = hashlib.sha256((tmp_path / "resnet18-deep-inplane128.pth").read_bytes()).hexdigest()
+        report = load_torch_weights(paper_backbone("resnet18_deep128"), url, sha256=digest)
+        assert report["missing"] == [] and (tmp_path / "cache/checkpoints/resnet18-deep-inplane128.pth").is_file()
+        (tmp_path / "cache/checkpoints/resnet18-deep-inplane128.pth").unlink()
+        with pytest.raises(PresetError, match="corrupt"):
+            load_torch_weights(paper_backbone("resnet18_deep128"), url, sha256="0" * 64)
+        assert not (tmp_path / "cache/checkpoints/resnet18-deep-inplane128.pth").exists()
+
+    def test_only_the_papers_backbones_take_checkpoints(self):
+        model = Segmenter.from_preset("gai_cityscapes", load_weights=False)
+        assert model.backbone.name == "resnet18_deep128"
+        model = FANetSegmenter(num_classes=3, backbone=self.tiny_backbone())
+        with pytest.raises(ValueError, match="backbone_weights loads the papers' PyTorch ResNets"):
+            model.load_backbone_checkpoint({})
