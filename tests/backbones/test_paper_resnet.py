@@ -1,10 +1,12 @@
 """The papers' backbones against PyTorch references in the official key layout."""
 
+import keras
 import numpy as np
 import pytest
 import torch
 
 from keras_segup.backbones import PAPER_BACKBONES
+from keras_segup.backbones import PaperResNetBackbone
 from keras_segup.backbones import load_torch_weights
 from keras_segup.backbones import paper_backbone
 from keras_segup.backbones.resnet import pyramid_extractor
@@ -30,3 +32,21 @@ class TestPaperResNet(TestCase):
             assert ours.shape == theirs.shape, f"P{level + 2}"
             scale = np.abs(theirs).max()
             np.testing.assert_allclose(ours / scale, theirs / scale, atol=1e-5, err_msg=f"P{level + 2}")
+
+    def test_keras_file_round_trip(self, tmp_path):
+        backbone = paper_backbone("resnet50_deep_mg")
+        image = np.random.default_rng(1).uniform(0, 1, (1, 67, 45, 3)).astype("float32")
+        expected = backbone.predict_on_batch(image)
+        backbone.save(tmp_path / "backbone.keras")
+        restored = keras.saving.load_model(tmp_path / "backbone.keras")
+        assert restored.get_config() == backbone.get_config()
+        assert sorted(restored.pyramid_outputs) == ["P2", "P3", "P4", "P5"]
+        np.testing.assert_allclose(restored.predict_on_batch(image), expected, atol=1e-5)
+
+    def test_bad_arguments_are_named(self):
+        with pytest.raises(ValueError, match="`stem` must be '7x7' or 'deep'; got 'wide'"):
+            PaperResNetBackbone(stem="wide")
+        with pytest.raises(ValueError, match=r"`stage4_dilations` needs one value per layer4 block \(2\)"):
+            PaperResNetBackbone(stage4_dilations=(2, 2, 4))
+        with pytest.raises(ValueError, match="Unknown backbone 'resnet18_sfnet'; the papers' backbones"):
+            paper_backbone("resnet18_sfnet")
