@@ -97,9 +97,9 @@ def load_torch_weights(backbone, checkpoint, sha256=None):
         del porter.state_dict[key]
     kept = []
     for layer in backbone.layers:
-        prefix = layer.name.replace("_", ".")
         if not isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization)):
             continue
+        prefix = layer.name.replace("_", ".")
         if ".downsample." in prefix and f"{prefix}.weight" not in porter.state_dict:
             kept.append(prefix)
             continue
@@ -108,11 +108,7 @@ def load_torch_weights(backbone, checkpoint, sha256=None):
         else:
             porter.bn(layer, prefix)
     try:
-        porter.apply(strict=True)
+        porter.apply(strict=True, target="backbone")
     except ValueError as error:
-        raise CheckpointError(
-            f"The checkpoint is not one of a {backbone.name} backbone: {error}".replace(
-                "does not fit this head", "does not fit this backbone"
-            )
-        ) from None
+        raise CheckpointError(f"The checkpoint is not one of a {backbone.name} backbone: {error}") from None
     return {"loaded": len(porter.assignments), "missing": kept, "ignored": ignored}

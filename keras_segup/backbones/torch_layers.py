@@ -8,13 +8,9 @@ def _pool_extra(size, kernel, stride, padding, ceil_mode):
     """Rows (or columns) of -inf PyTorch's max-pool adds after the end: 0 unless ceil_mode."""
     if not ceil_mode:
         return 0
-    if isinstance(size, int):
-        out = -(-(size + 2 * padding - kernel) // stride) + 1
-        if (out - 1) * stride >= size + padding:  # the last window must start inside
-            out -= 1
-        return (out - 1) * stride + kernel - size - 2 * padding
     out = (size + 2 * padding - kernel + stride - 1) // stride + 1
-    out = ops.where((out - 1) * stride >= size + padding, out - 1, out)
+    starts_outside = (out - 1) * stride >= size + padding  # then the last window is dropped
+    out = out - (int(starts_outside) if isinstance(size, int) else ops.cast(starts_outside, "int32"))
     return (out - 1) * stride + kernel - size - 2 * padding
 
 

@@ -78,11 +78,12 @@ class WeightPorter:
         self.conv(block.conv, conv_prefix)
         self.bn(block.bn, bn_prefix)
 
-    def apply(self, strict=True):
+    def apply(self, strict=True, target="head"):
         """Writes all planned values, or raises listing every problem.
 
         Args:
             strict: also fail on checkpoint keys that nothing used.
+            target: what is being filled, for the message.
 
         Returns:
             The sorted list of unused checkpoint keys (empty when strict).
@@ -100,7 +101,7 @@ class WeightPorter:
             )
         if problems:
             raise ValueError(
-                "The state_dict does not fit this head:\n" + "\n".join(problems)
+                f"The state_dict does not fit this {target}:\n" + "\n".join(problems)
             )
         for variable, value in self.assignments:
             variable.assign(value)

@@ -23,17 +23,7 @@ def check_inputs(layer, input_shape, count, same_size=False):
             f"{name} takes a list of {count} tensors (batch, height, width, "
             f"channels); got input shape {input_shape}."
         )
-    shapes = [tuple(s) for s in input_shape]
-    for shape in shapes:
-        if len(shape) != 4:
-            raise ValueError(
-                f"{name} inputs must have rank 4 (batch, height, width, "
-                f"channels); got shapes {shapes}."
-            )
-        if shape[-1] is None:
-            raise ValueError(
-                f"{name} needs a known channel count; got shapes {shapes}."
-            )
+    shapes = [check_feature_map(layer, s) for s in input_shape]
     if same_size:
         sizes = {s[1:3] for s in shapes if None not in s[1:3]}
         if len(sizes) > 1:
@@ -60,3 +50,10 @@ def check_feature_map(layer, input_shape):
     if shape[-1] is None:
         raise ValueError(f"{name} needs a known channel count; got shape {shape}.")
     return shape
+
+
+def check_num_classes(owner, num_classes):
+    """Checks that `num_classes` is an int >= 1; `owner` names the class in the message."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"{owner}: `num_classes` must be an int >= 1; got {num_classes!r}.")
+    return num_classes

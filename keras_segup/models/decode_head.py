@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_segup.layers.classifier_block import ClassifierBlock
 from keras_segup.layers.validation import check_inputs
+from keras_segup.layers.validation import check_num_classes
 from keras_segup.ops import resize_bilinear
 
 
@@ -43,10 +44,7 @@ class DecodeHead(keras.layers.Layer):
 
     def __init__(self, num_classes, dropout=0.0, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(
-                f"{type(self).__name__}: `num_classes` must be an int >= 1; got {num_classes!r}."
-            )
+        check_num_classes(type(self).__name__, num_classes)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(
                 f"{type(self).__name__}: `dropout` must be in [0, 1); got {dropout!r}."

@@ -13,6 +13,7 @@ from keras_segup.backbones.paper_resnet import PaperResNetBackbone
 from keras_segup.backbones.paper_resnet import paper_backbone
 from keras_segup.datasets_info import IGNORE_INDEX
 from keras_segup.datasets_info import bit_palette
+from keras_segup.layers.validation import check_num_classes
 from keras_segup.losses import OHEMCrossEntropy
 from keras_segup.metrics import MeanIoU
 from keras_segup.ops import resize_bilinear
@@ -55,8 +56,7 @@ def _check_labels(num_classes, class_names, palette):
         raise ValueError("A segmenter needs `num_classes` or `class_names`; got neither.")
     if num_classes is None:
         num_classes = len(class_names)
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"`num_classes` must be an int >= 1; got {num_classes!r}.")
+    check_num_classes("Segmenter", num_classes)
     if class_names is not None:
         class_names = [str(name) for name in class_names]
         if len(class_names) != num_classes:
