@@ -32,7 +32,7 @@ class TorchBlock(nn.Module):
             self.bn3 = nn.BatchNorm2d(out)
         else:
             self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, padding=1, bias=False)
-            self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+            self.conv2 = nn.Conv2d(planes, planes, 3, padding=dilation, dilation=dilation, bias=False)
         self.bn1, self.bn2 = nn.BatchNorm2d(planes), nn.BatchNorm2d(planes)
         self.downsample = None
         if stride != 1 or inplanes != out:

@@ -35,8 +35,9 @@ class PaperResNetBackbone(keras_hub.models.FeaturePyramidBackbone):
             sum is always followed by ReLU.
         max_pool_ceil_mode: PyTorch's `ceil_mode` of the stem's 3x3 max-pool.
         stackwise_strides: strides of layer1..layer4 (FANet: 2 in layer1 too).
-        stage4_dilations: dilation of each layer4 block's 3x3 convolution
-            (IFA's multi-grid: `(2, 2, 4)`), default 1.
+        stage4_dilations: dilation of each layer4 block's second 3x3
+            convolution in basic blocks, of its 3x3 in bottlenecks (IFA's
+            multi-grid: `(2, 2, 4)`; GAI: `(2, 2)`), default 1.
         image_shape: input shape, `(None, None, 3)` for any size.
         dtype: dtype policy.
         **kwargs: `keras.Model` arguments.
@@ -195,8 +196,10 @@ PAPER_BACKBONES = {
                            activation="leaky_relu", stackwise_strides=(2, 2, 2, 2)),
     "resnet34_fanet": dict(block_type="basic", stackwise_num_blocks=BLOCKS["basic"][1],
                            activation="leaky_relu", stackwise_strides=(2, 2, 2, 2)),
-    # GAI (hustvl/simpleseg) on SFNet's deep-stem ResNet-18 (resnet18-deep-inplane128)
-    "resnet18_deep128": dict(block_type="basic", stackwise_num_blocks=BLOCKS["basic"][0], stem="deep"),
+    # GAI (hustvl/simpleseg) on SFNet's deep-stem ResNet-18 (resnet18-deep-inplane128), with
+    # its Cityscapes config's RESNET.DILATIONS (1, 2): dilation 2 in layer4's 3x3 convs, stride kept
+    "resnet18_deep128": dict(block_type="basic", stackwise_num_blocks=BLOCKS["basic"][0], stem="deep",
+                             stage4_dilations=(2, 2)),
     # IFA (hzhupku/IFA): PyTorch-Encoding's deep-stem ResNet, ceil-mode max-pool,
     # multi-grid dilations (2, 2, 4) in layer4, which keeps its stride 2
     "resnet50_deep_mg": dict(block_type="bottleneck", stackwise_num_blocks=BLOCKS["bottleneck"][0],

@@ -9,7 +9,8 @@ class GAISegmenter(Segmenter):
     """GAI segmenter: SFNet's deep-stem ResNet-18 + `GAIHead` (Cheng et al.).
 
     The backbone (`resnet18_deep128`: stem 64-64-128, a projection in
-    layer1) is the one simpleseg trains from, SFNet's ImageNet checkpoint
+    layer1, dilation 2 in layer4 as simpleseg's Cityscapes config sets it)
+    is the one simpleseg trains from, SFNet's ImageNet checkpoint
     `resnet18-deep-inplane128.pth`.
 
     Final upsampling bilinear with half-pixel centres; auxiliary loss
