@@ -30,6 +30,8 @@ with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
     from keras_segup.export import ExportError
     from keras_segup.models import Segmenter
     from keras_segup.presets import PresetError
+    from keras_segup.recipes import Recipe
+    from keras_segup.recipes import preset_recipe
 
 DATASET_FUNCTIONS = ("cityscapes", "ade20k", "voc", "synthetic")
 
@@ -119,14 +121,14 @@ def run_predict(args):
     return 1 if failures else 0
 
 
-def make_dataset(args, split, training):
-    """The dataset chosen by `--data` and `--data-root`."""
+def make_dataset(args, split, training, recipe=None):
+    """The dataset chosen by `--data` and `--data-root` (training: the recipe's pipeline)."""
     options = {"training": training}
     if training:
-        options.update(batch_size=args.batch_size, crop_size=tuple(args.crop), seed=args.seed)
+        options.update(recipe.data_options(), seed=args.seed)
     if args.data == "synthetic":  # held-out scenes for evaluation
         count = args.synthetic if training else max(2, args.synthetic // 8)
-        size = tuple(args.crop) if training else (256, 512)
+        size = recipe.crop_size if training else (256, 512)
         options.setdefault("seed", 10**6)
         return keras_segup.data.synthetic(count, size=size, **options)
     if not args.data_root:
@@ -134,27 +136,55 @@ def make_dataset(args, split, training):
     return getattr(keras_segup.data, args.data)(args.data_root, split, **options)
 
 
-# training defaults where the preset names no recipe (a preset folder, a .keras file)
-TRAIN_DEFAULTS = {"epochs": 200, "batch_size": 8, "crop_size": [1024, 1024], "learning_rate": 0.01}
+# the recipe where the preset names none (a preset folder, a .keras file)
+DEFAULT_RECIPE = Recipe(epochs=200, batch_size=8, loss="cross_entropy", warmup_iterations=1000,
+                        source="keras-segup's default (the handle names no paper recipe)")
 
 
-def apply_recipe(args):
-    """Fills the training options left unset from the preset's recipe."""
-    recipe = {**TRAIN_DEFAULTS, **Segmenter.presets.get(args.preset or "", {}).get("recipe", {})}
-    for option, key in (("epochs", "epochs"), ("batch_size", "batch_size"),
-                        ("crop", "crop_size"), ("lr", "learning_rate")):
-        if getattr(args, option) is None:
-            setattr(args, option, recipe[key])
+def train_recipe(args):
+    """The preset's recipe with the command line's overrides, and the names of the changed fields.
+
+    `--batch-size` other than the recipe's scales it by the linear rule
+    (`Recipe.scaled_to`) unless `--lr` gives the learning rate.
+    """
+    recipe = (args.preset and preset_recipe(args.preset)) or DEFAULT_RECIPE
+    base = recipe
+    try:
+        for text in args.recipe or ():
+            recipe = recipe.override(text)
+        if args.batch_size is not None and args.batch_size != recipe.batch_size:
+            recipe = recipe.scaled_to(args.batch_size)
+        changes = {}
+        if args.epochs is not None:
+            changes.update(epochs=args.epochs, iterations=None)
+        if args.iterations is not None:
+            changes.update(iterations=args.iterations, epochs=None)
+        if args.lr is not None:
+            changes["learning_rate"] = args.lr
+        if args.crop is not None:
+            changes["crop_size"] = tuple(args.crop)
+        if args.loss is not None:
+            changes["loss"] = "cross_entropy" if args.loss == "auto" else args.loss
+        recipe = recipe.replace(**changes)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    changed = [name for name in Recipe.field_names() if getattr(recipe, name) != getattr(base, name)]
+    return recipe, base, changed
 
 
 def run_train(args):
-    apply_recipe(args)
-    train_data = make_dataset(args, "train", training=True)
+    recipe, base, changed = train_recipe(args)
+    print(f"Recipe of {args.preset or args.model}:")
+    print(recipe.describe(changed))
+    if recipe.batch_size != base.batch_size and args.lr is None:
+        print(f"  learning rate scaled to the global batch: {base.learning_rate:g} x "
+              f"{recipe.batch_size}/{base.batch_size} = {recipe.learning_rate:g} (linear scaling rule)")
+    train_data = make_dataset(args, "train", training=True, recipe=recipe)
     val_data = None if args.no_val else make_dataset(args, "val", training=False)
     keras_segup.training.train(
-        lambda: load_model(args), train_data, args.epochs, args.output, val_data=val_data,
+        lambda: load_model(args), train_data, None, args.output, val_data=val_data,
         steps_per_epoch=args.steps_per_epoch, resume=not args.restart, distribute=args.distribute,
-        loss=args.loss, learning_rate=args.lr,
+        recipe=recipe, precision=args.precision,
     )
     print(f"Saved {args.output}/final.keras; per-epoch log in {args.output}/log.csv")
     return 0
@@ -165,8 +195,15 @@ def run_evaluate(args):
     dataset = make_dataset(args, args.split, training=False)
     if args.limit:
         dataset = dataset.take(args.limit)
-    options = {} if args.mode == "whole" else {"crop_size": tuple(args.crop), "stride": tuple(args.stride)}
-    keras_segup.evaluate(model, dataset, class_names=model.labels()[0], mode=args.mode, **options)
+    if args.mode is None:  # the paper's evaluation where the preset names it
+        options = ((args.preset and preset_recipe(args.preset)) or DEFAULT_RECIPE).evaluation_options()
+        options = {key: value for key, value in options.items() if value is not None}
+        print(f"Evaluating as the recipe does: {options}")
+    else:
+        options = {"mode": args.mode}
+        if args.mode != "whole":
+            options.update(crop_size=tuple(args.crop or (1024, 1024)), stride=tuple(args.stride or (683, 683)))
+    keras_segup.evaluate(model, dataset, class_names=model.labels()[0], **options)
     return 0
 
 
@@ -235,7 +272,7 @@ def build_parser():
         sub.add_argument("--synthetic", type=int, default=64, help="scenes for --data synthetic")
     recipe = " (default: the preset's recipe)"
     commands.choices["evaluate"].add_argument(
-        "--crop", type=int, nargs=2, default=(1024, 1024), metavar=("H", "W")
+        "--crop", type=int, nargs=2, metavar=("H", "W"), help="windows of --mode slide (default 1024 1024)"
     )
     train = commands.choices["train"]
     train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop" + recipe)
@@ -244,21 +281,29 @@ def build_parser():
         help="the paper's ImageNet checkpoint for the backbone (.pth/.pt/.safetensors file or "
              "http(s) URL; the preset's metadata names the paper's)",
     )
-    train.add_argument("--epochs", type=int, help="epochs" + recipe)
-    train.add_argument("--batch-size", type=int, help="batch size" + recipe)
-    train.add_argument("--lr", type=float, help="peak learning rate" + recipe)
-    train.add_argument("--loss", choices=("auto", "ohem"), default="auto")
+    train.add_argument("--epochs", type=int, help="epochs (replaces the recipe's iterations)" + recipe)
+    train.add_argument("--iterations", type=int, help="optimizer steps (replaces the recipe's epochs)" + recipe)
+    train.add_argument("--batch-size", type=int,
+                       help="global batch; the learning rate and iterations scale with it" + recipe)
+    train.add_argument("--lr", type=float, help="peak learning rate (never rescaled)" + recipe)
+    train.add_argument("--loss", choices=("auto", "ohem"), help="auto: cross-entropy" + recipe)
+    train.add_argument("--recipe", action="append", metavar="FIELD=VALUE",
+                       help="override any recipe field, e.g. --recipe weight_decay=1e-4 (repeatable)")
+    train.add_argument("--precision", choices=keras_segup.training.PRECISIONS,
+                       help="Keras dtype policy (default float32)")
     train.add_argument("--steps-per-epoch", type=int)
     train.add_argument("--no-val", action="store_true")
     train.add_argument("--output", default="runs/train")
     train.add_argument("--restart", action="store_true", help="ignore an interrupted run's state")
-    train.add_argument("--distribute", choices=("data_parallel",))
+    train.add_argument("--distribute", choices=("data_parallel", "multi_worker"),
+                       help="all local devices, or all devices of all hosts (README: Training at scale)")
     train.add_argument("--seed", type=int, default=0)
     train.set_defaults(run=run_train)
     evaluate = commands.choices["evaluate"]
     evaluate.add_argument("--split", default="val")
-    evaluate.add_argument("--mode", choices=("whole", "slide", "multiscale"), default="whole")
-    evaluate.add_argument("--stride", type=int, nargs=2, default=(683, 683), metavar=("H", "W"))
+    evaluate.add_argument("--mode", choices=("whole", "slide", "multiscale"),
+                          help="default: the preset's recipe (whole images for other models)")
+    evaluate.add_argument("--stride", type=int, nargs=2, metavar=("H", "W"), help="default 683 683")
     evaluate.add_argument("--limit", type=int, help="evaluate the first N batches only")
     evaluate.set_defaults(run=run_evaluate)
 

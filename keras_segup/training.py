@@ -1,20 +1,24 @@
-"""Training a segmenter with `model.fit`: checkpoints, exact resume, logs, devices.
+"""Training a segmenter with `model.fit`: recipes, precision, devices, checkpoints, exact resume.
 
 Run folder layout (`output_dir`):
     backup/       Keras `BackupAndRestore` state (weights, optimizer, epoch)
     last.keras    the model after the latest finished epoch
     final.keras   the model after the last epoch
-    log.csv       one row per epoch (loss, mean_iou, val_*, learning rate)
+    log.csv       one row per epoch (loss, mean_iou, val_*, learning rate,
+                  images per second)
 """
 
 import contextlib
+import os
 import shutil
+import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
-DISTRIBUTIONS = (None, "data_parallel")
+DISTRIBUTIONS = (None, "data_parallel", "multi_worker")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 class _LogLearningRate(keras.callbacks.Callback):
@@ -25,16 +29,52 @@ class _LogLearningRate(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+class ThroughputLogger(keras.callbacks.Callback):
+    """Training images per second and seconds per step, into the epoch logs.
+
+    The first step of each epoch (compilation, the input pipeline filling
+    its buffers) is left out of the rate.
+
+    Args:
+        batch_size: global images per step.
+    """
+
+    def __init__(self, batch_size):
+        super().__init__()
+        self.batch_size = batch_size
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.steps, self.start = 0, None
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.start is None:
+            self.start = time.perf_counter()
+        else:
+            self.steps += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self.steps:
+            seconds = (time.perf_counter() - self.start) / self.steps
+            logs["seconds_per_step"] = seconds
+            logs["images_per_second"] = self.batch_size / seconds
+
+
 def distribution_scope(distribute):
     """A context in which to build and compile a model for `distribute`.
 
     `"data_parallel"` replicates the model on every local device and splits
     each batch between them: `keras.distribution.DataParallel` on JAX,
-    `tf.distribute.MirroredStrategy` on TensorFlow. The torch backend has
-    no multi-device path in Keras's trainer, so it is refused.
+    `tf.distribute.MirroredStrategy` on TensorFlow. `"multi_worker"` does
+    the same over the devices of every host: on JAX
+    `keras.distribution.initialize()` first joins the processes named by
+    `KERAS_DISTRIBUTION_JOB_ADDRESSES` (coordinator first),
+    `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`;
+    on TensorFlow `tf.distribute.MultiWorkerMirroredStrategy` reads
+    `TF_CONFIG`. Every process runs the same command. The torch backend
+    has no multi-device path in Keras's trainer, so it is refused.
 
     Args:
-        distribute: None or `"data_parallel"`.
+        distribute: None, `"data_parallel"` or `"multi_worker"`.
 
     Returns:
         `(context manager, number of replicas)`.
@@ -45,13 +85,30 @@ def distribution_scope(distribute):
         return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
     if backend == "jax":
+        if distribute == "multi_worker":
+            missing = [name for name in ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                                         "KERAS_DISTRIBUTION_PROCESS_ID") if name not in os.environ]
+            if missing:
+                raise ValueError(
+                    f"Multi-worker training on JAX needs {', '.join(missing)} in the environment of every "
+                    "process (see the README's 'Training at scale')."
+                )
+            keras.distribution.initialize()
         devices = keras.distribution.list_devices()
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         return contextlib.nullcontext(), len(devices)
     if backend == "tensorflow":
         import tensorflow as tf
 
-        strategy = tf.distribute.MirroredStrategy()
+        if distribute == "multi_worker":
+            if "TF_CONFIG" not in os.environ:
+                raise ValueError(
+                    "Multi-worker training on TensorFlow needs TF_CONFIG in the environment of every "
+                    "process (see the README's 'Training at scale')."
+                )
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        else:
+            strategy = tf.distribute.MirroredStrategy()
         return strategy.scope(), strategy.num_replicas_in_sync
     raise ValueError(
         "Data-parallel training runs on the jax and tensorflow backends; set "
@@ -59,11 +116,62 @@ def distribution_scope(distribute):
     )
 
 
+@contextlib.contextmanager
+def precision_policy(precision):
+    """Builds models under the Keras dtype policy `precision` inside the block.
+
+    `"mixed_bfloat16"` and `"mixed_float16"` compute in 16 bits and keep the
+    variables (and the heads' softmax, normalisation and sampling islands)
+    in float32; `compile` wraps the optimizer of a `"mixed_float16"` model
+    in a `LossScaleOptimizer` (dynamic loss scaling).
+
+    Args:
+        precision: None (the current policy), `"float32"`,
+            `"mixed_bfloat16"` or `"mixed_float16"`.
+    """
+    if precision is not None and precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of {PRECISIONS}.")
+    previous = keras.config.dtype_policy()
+    if precision is not None:
+        keras.config.set_dtype_policy(precision)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def compile_for_recipe(model, recipe, total_steps):
+    """Compiles `model` with the recipe's optimizer, schedule, loss and weights.
+
+    The auxiliary losses take `recipe.aux_weights`; everything outside the
+    backbone learns at `recipe.head_lr_multiplier` times the rate.
+
+    Args:
+        model: a built segmenter.
+        recipe: a `keras_segup.recipes.Recipe`.
+        total_steps: optimizer steps of the whole run.
+    """
+    if recipe.aux_weights and len(recipe.aux_weights) != len(model.aux_loss_weights):
+        raise ValueError(
+            f"The recipe weights {len(recipe.aux_weights)} auxiliary losses {recipe.aux_weights}, but "
+            f"{type(model).__name__} has {len(model.aux_loss_weights)}; set aux_weights to "
+            f"{len(model.aux_loss_weights)} values."
+        )
+    if recipe.aux_weights:
+        model.aux_loss_weights = tuple(recipe.aux_weights)
+    optimizer = recipe.optimizer(total_steps + 1)
+    if recipe.head_lr_multiplier != 1:
+        backbone = {id(variable) for variable in model.backbone.trainable_variables}
+        head = [variable for variable in model.trainable_variables if id(variable) not in backbone]
+        optimizer.set_learning_rate_multiplier(head, recipe.head_lr_multiplier)
+    model.compile(optimizer=optimizer, loss=recipe.loss_function())
+
+
 def train(
     build_model,
     train_data,
-    epochs,
-    output_dir,
+    epochs=None,
+    output_dir="runs/train",
     val_data=None,
     steps_per_epoch=None,
     resume=True,
@@ -73,6 +181,8 @@ def train(
     warmup_steps=None,
     callbacks=(),
     verbose="auto",
+    recipe=None,
+    precision=None,
 ):
     """Trains with `model.fit`, checkpointing every epoch and resuming exactly.
 
@@ -83,20 +193,32 @@ def train(
 
     Args:
         build_model: zero-argument function returning an uncompiled
-            segmenter (called inside the distribution scope).
+            segmenter (called inside the distribution scope and the
+            precision policy).
         train_data: `tf.data.Dataset` of `(images, labels)` batches.
-        epochs: number of epochs.
+        epochs: number of epochs; with a `recipe`, default: what its
+            iterations or epochs come to.
         output_dir: run folder (see the module docstring).
         val_data: optional validation dataset (mean IoU each epoch).
         steps_per_epoch: default: the dataset's length.
         resume: continue an interrupted run in `output_dir`; False starts
             afresh (its backup is deleted).
-        distribute: None or `"data_parallel"` (see `distribution_scope`).
-        loss: `"auto"` (cross-entropy ignoring 255), `"ohem"`, or a loss.
-        learning_rate: peak learning rate of the poly schedule.
-        warmup_steps: default: 5% of the steps, at most 1000.
+        distribute: None, `"data_parallel"` or `"multi_worker"` (see
+            `distribution_scope`).
+        loss: `"auto"` (cross-entropy ignoring 255), `"ohem"`, or a loss
+            (without a recipe).
+        learning_rate: peak learning rate of the poly schedule (without a
+            recipe).
+        warmup_steps: default: 5% of the steps, at most 1000 (without a
+            recipe).
         callbacks: more Keras callbacks.
         verbose: `model.fit` verbosity.
+        recipe: a `keras_segup.recipes.Recipe`: its optimizer, schedule,
+            loss and auxiliary weights replace `loss`, `learning_rate` and
+            `warmup_steps` (`compile_for_recipe`); build `train_data` with
+            `recipe.data_options()`.
+        precision: None, `"float32"`, `"mixed_bfloat16"` or
+            `"mixed_float16"` (see `precision_policy`).
 
     Returns:
         `(model, history)`.
@@ -116,19 +238,33 @@ def train(
             "The training dataset has no known length; pass steps_per_epoch "
             "(and make the dataset repeat)."
         )
+    if epochs is None:
+        if recipe is None:
+            raise ValueError("Pass epochs, or a recipe that says how long to train.")
+        epochs, steps = recipe.epochs_for(steps)
+    if steps != int(train_data.cardinality()):
+        steps_per_epoch = steps  # epochs of `steps` batches from one endless stream
+        if int(train_data.cardinality()) > 0:
+            train_data = train_data.repeat()
     total = epochs * steps
     warmup = min(1000, total // 20) if warmup_steps is None else warmup_steps
     scope, replicas = distribution_scope(distribute)
-    with scope:
+    with scope, precision_policy(precision):
         model = build_model()
         if not model.built:  # BackupAndRestore needs the variables before fit
             model(np.zeros((1, 64, 64, 3), "float32"))
-        model.compile(loss=loss, learning_rate=learning_rate, total_steps=total + 1, warmup_steps=warmup)
+        if recipe is not None:
+            compile_for_recipe(model, recipe, total)
+        else:
+            model.compile(loss=loss, learning_rate=learning_rate, total_steps=total + 1, warmup_steps=warmup)
+    batch_size = getattr(recipe, "batch_size", None) or _batch_size(train_data)
     if verbose:
-        print(f"Training {model.name} on {replicas} device(s): {epochs} epochs x {steps} steps.")
+        print(f"Training {model.name} on {replicas} device(s), {model.dtype_policy.name}: "
+              f"{epochs} epochs x {steps} steps ({total} steps).")
     callbacks = [
         keras.callbacks.BackupAndRestore(str(output_dir / "backup"), delete_checkpoint=False),
         _LogLearningRate(),
+        ThroughputLogger(batch_size),
         keras.callbacks.ModelCheckpoint(str(output_dir / "last.keras")),
         keras.callbacks.CSVLogger(str(output_dir / "log.csv"), append=resume),
         *callbacks,
@@ -144,3 +280,12 @@ def train(
     )
     model.save(output_dir / "final.keras")
     return model, history
+
+
+def _batch_size(dataset):
+    """The static batch size of a `tf.data` dataset of `(images, labels)`, else None."""
+    spec = getattr(dataset, "element_spec", None)
+    try:
+        return int(spec[0].shape[0])
+    except (TypeError, IndexError):
+        return None

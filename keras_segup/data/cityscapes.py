@@ -42,7 +42,7 @@ def cityscapes(root, split="train", training=None, **kwargs):
         split: `"train"`, `"val"` or `"test"`.
         training: augment and shuffle; default: `split == "train"`.
         **kwargs: `keras_segup.data.make_dataset` options (`batch_size`,
-            `crop_size`, `scale_range`, `flip`, `jitter`, `seed`, `cache`).
+            `crop_size`, `scale_range`, `flip`, `jitter`, `blur`, `seed`, `cache`).
 
     Returns:
         A `tf.data.Dataset` of `(images, labels)` batches.

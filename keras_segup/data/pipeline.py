@@ -36,6 +36,7 @@ def make_dataset(
     scale_range=(0.5, 2.0),
     flip=True,
     jitter=True,
+    blur=False,
     seed=None,
     cache=False,
 ):
@@ -58,6 +59,7 @@ def make_dataset(
         scale_range: random resize range in training; None for none.
         flip: random horizontal flips in training.
         jitter: photometric jitter in training.
+        blur: random Gaussian blur in training.
         seed: integer seed for a reproducible stream.
         cache: cache decoded images (uint8) in memory (`True`) or in files
             with this path prefix (a string).
@@ -86,7 +88,7 @@ def make_dataset(
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         dataset = tf.data.Dataset.zip((dataset, seeds)).map(
             lambda pair, sample_seed: augment(
-                *pair, sample_seed, crop_size, scale_range=scale_range, flip=flip, jitter=jitter
+                *pair, sample_seed, crop_size, scale_range=scale_range, flip=flip, jitter=jitter, blur=blur
             ),
             num_parallel_calls=AUTOTUNE,
         )

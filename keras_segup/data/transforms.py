@@ -59,8 +59,23 @@ def photometric_jitter(image, seed):
     return tf.clip_by_value(image, 0.0, 1.0) * 255.0
 
 
-def augment(image, label, seed, crop_size, scale_range=(0.5, 2.0), flip=True, jitter=True):
-    """The training transform: random scale, crop (with 255 padding), flip, jitter.
+def random_blur(image, seed, probability=0.5, sigma_range=(0.15, 1.3)):
+    """Gaussian blur with a random sigma, with `probability` (simpleseg's and SFNet's `gblur`)."""
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    sigma = tf.random.stateless_uniform([], seeds[0], *sigma_range)
+    radius = int(3 * sigma_range[1] + 0.5)
+    taps = tf.exp(-0.5 * (tf.range(-radius, radius + 1, dtype=tf.float32) / sigma) ** 2)
+    taps = taps / tf.reduce_sum(taps)
+    padded = tf.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="SYMMETRIC")
+    rows = tf.tile(taps[:, None, None, None], [1, 1, 3, 1])
+    blurred = tf.nn.depthwise_conv2d(padded, rows, [1, 1, 1, 1], "VALID")
+    blurred = tf.nn.depthwise_conv2d(blurred, tf.transpose(rows, [1, 0, 2, 3]), [1, 1, 1, 1], "VALID")[0]
+    apply = tf.random.stateless_uniform([], seeds[1]) < probability
+    return tf.cond(apply, lambda: tf.ensure_shape(blurred, image.shape), lambda: image)
+
+
+def augment(image, label, seed, crop_size, scale_range=(0.5, 2.0), flip=True, jitter=True, blur=False):
+    """The training transform: random scale, crop (with 255 padding), flip, jitter, blur.
 
     Args:
         image: float32 (H, W, 3) in 0..255.
@@ -70,6 +85,7 @@ def augment(image, label, seed, crop_size, scale_range=(0.5, 2.0), flip=True, ji
         scale_range: `(low, high)` resize factors; `None` for no scaling.
         flip: random horizontal flip.
         jitter: photometric jitter.
+        blur: random Gaussian blur (`random_blur`).
 
     Returns:
         `(image, label)` of shape `crop_size`.
@@ -82,4 +98,6 @@ def augment(image, label, seed, crop_size, scale_range=(0.5, 2.0), flip=True, ji
         image, label = random_flip(image, label, seeds[2])
     if jitter:
         image = photometric_jitter(image, seeds[3])
+    if blur:
+        image = random_blur(image, seeds[3] + tf.constant([0, 1], tf.int64))
     return image, label

@@ -165,3 +165,20 @@ def test_voc_layout(tmp_path):
 def test_folder_needs_one_label_encoding(tmp_path):
     with pytest.raises(data.DataError, match="exactly one"):
         data.folder(tmp_path, tmp_path)
+
+
+def test_random_blur_smooths_and_is_seeded():
+    import tensorflow as tf
+
+    from keras_segup.data.transforms import random_blur
+
+    image = np.zeros((32, 32, 3), np.float32)
+    image[:, ::2] = 255.0  # a stripe pattern: any blur lowers its contrast
+    outputs = [np.asarray(random_blur(tf.constant(image), tf.constant([seed, 3], tf.int64))) for seed in range(8)]
+    blurred = [out for out in outputs if not np.array_equal(out, image)]
+    assert 0 < len(blurred) < 8  # applied with probability one half
+    for out in blurred:
+        assert out.shape == image.shape and np.ptp(out[8:-8, 8:-8]) < 255
+        np.testing.assert_allclose(out.mean(), image.mean(), rtol=0.02)  # the kernel sums to one
+    again = np.asarray(random_blur(tf.constant(image), tf.constant([0, 3], tf.int64)))
+    np.testing.assert_array_equal(again, outputs[0])
