@@ -1,11 +1,14 @@
-"""Trains a segmenter on Cityscapes with `model.fit`, on whichever KERAS_BACKEND is set.
+"""Trains a segmenter on Cityscapes with its paper's recipe, on whichever KERAS_BACKEND is set.
 
-    KERAS_BACKEND=jax python examples/train_cityscapes.py /data/cityscapes fanet_r18_cityscapes
+    KERAS_BACKEND=jax python examples/train_cityscapes.py /data/cityscapes gai_cityscapes [CHECKPOINT] [BATCH]
 
 The library calls behind `keras-segup train` (which has every option:
-`keras-segup train --help`): the preset's architecture and training recipe
-(`metadata["recipe"]`: epochs, batch size, crop, learning rate), the
-Cityscapes pipeline, and `keras_segup.training.train`, which writes
+`keras-segup train --help`): the preset's architecture, its paper's ImageNet
+backbone checkpoint (CHECKPOINT: a path or URL, see the preset's
+`metadata["backbone_checkpoint"]`), its paper's training recipe
+(`keras_segup.recipes.preset_recipe`: crop, batch, schedule, optimizer,
+loss, augmentation), scaled to the global batch BATCH by the linear rule,
+the Cityscapes pipeline, and `keras_segup.training.train`, which writes
 `runs/<preset>/last.keras`, a row of `log.csv` per epoch and the resume
 state: run the same command again after an interruption and training
 continues from the last finished epoch.
@@ -15,27 +18,29 @@ import sys
 
 import keras_segup
 from keras_segup.models import Segmenter
+from keras_segup.recipes import preset_recipe
 
 
-def main(root, preset="fanet_r18_cityscapes"):
-    recipe = Segmenter.presets[preset]["recipe"]
-    train_data = keras_segup.data.cityscapes(
-        root, "train", batch_size=recipe["batch_size"], crop_size=tuple(recipe["crop_size"])
-    )
+def main(root, preset="gai_cityscapes", checkpoint=None, batch_size=None):
+    recipe = preset_recipe(preset)
+    if batch_size:
+        recipe = recipe.scaled_to(int(batch_size))
+    print(recipe.describe())
+    train_data = keras_segup.data.cityscapes(root, "train", **recipe.data_options())
     val_data = keras_segup.data.cityscapes(root, "val")
     model, _ = keras_segup.training.train(
-        lambda: Segmenter.from_preset(preset, load_weights=False),
+        lambda: Segmenter.from_preset(preset, load_weights=False, backbone_weights=checkpoint),
         train_data,
-        epochs=recipe["epochs"],
         output_dir=f"runs/{preset}",
         val_data=val_data,
-        learning_rate=recipe["learning_rate"],
+        recipe=recipe,
     )
     print(f"Saved runs/{preset}/final.keras; per-epoch log in runs/{preset}/log.csv")
+    keras_segup.evaluate(model, keras_segup.data.cityscapes(root, "val"), **recipe.evaluation_options())
     return model
 
 
 if __name__ == "__main__":
-    if len(sys.argv) not in (2, 3):
+    if len(sys.argv) not in (2, 3, 4, 5):
         sys.exit(__doc__)
     main(*sys.argv[1:])

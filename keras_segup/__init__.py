@@ -6,11 +6,14 @@ Public API: `keras_segup.ops` (gathers, resizing), `keras_segup.layers`,
 `keras_segup.models` (heads and segmenters), `keras_segup.data` (tf.data
 pipelines), `keras_segup.losses`, `keras_segup.metrics`,
 `keras_segup.inference` (sliding window, multi-scale), `keras_segup.evaluate`,
-`keras_segup.export` (TFLite, ONNX) and `keras_segup.convert` (official
-PyTorch checkpoints).
+`keras_segup.export` (TFLite, ONNX), `keras_segup.convert` (official
+PyTorch checkpoints), `keras_segup.recipes` (the papers' training recipes),
+`keras_segup.optimizers` (SGD as the papers' PyTorch code runs it) and
+`keras_segup.training` (`model.fit` runs with resume, precision, devices).
 
-`import keras_segup` registers every layer and model for `.keras` files
-(it imports `keras_segup.models`, which does not need TensorFlow); the
+`import keras_segup` registers every layer, model and optimizer for `.keras`
+files (it imports `keras_segup.models` and `keras_segup.optimizers`, which
+do not need TensorFlow); the
 other submodules are imported when first used. `keras_segup.data`
 (tf.data) and `keras_segup.export` need TensorFlow. The start-up lines that
 native libraries (TensorFlow's absl logging) print while keras loads are
@@ -23,6 +26,7 @@ from keras_segup.utils.compat import native_logs_silenced
 
 with native_logs_silenced():
     from keras_segup import models  # noqa: F401
+    from keras_segup import optimizers  # noqa: F401  (registered: trained .keras files name TorchSGD)
 
 __version__ = "0.2.0"
 
@@ -37,6 +41,8 @@ _SUBMODULES = (
     "metrics",
     "models",
     "ops",
+    "optimizers",
+    "recipes",
     "training",
     "visualize",
 )

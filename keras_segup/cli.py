@@ -173,12 +173,17 @@ def train_recipe(args):
 
 
 def run_train(args):
+    try:
+        keras_segup.training.distribution_scope(args.distribute)  # engines start before any other work
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     recipe, base, changed = train_recipe(args)
     print(f"Recipe of {args.preset or args.model}:")
     print(recipe.describe(changed))
     if recipe.batch_size != base.batch_size and args.lr is None:
         print(f"  learning rate scaled to the global batch: {base.learning_rate:g} x "
               f"{recipe.batch_size}/{base.batch_size} = {recipe.learning_rate:g} (linear scaling rule)")
+    keras.utils.set_random_seed(args.seed)  # the same initial weights in every process of a run
     train_data = make_dataset(args, "train", training=True, recipe=recipe)
     val_data = None if args.no_val else make_dataset(args, "val", training=False)
     keras_segup.training.train(

@@ -19,6 +19,7 @@ import numpy as np
 
 DISTRIBUTIONS = (None, "data_parallel", "multi_worker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+_STARTED = {}  # the process's distribution engines: each starts once
 
 
 class _LogLearningRate(keras.callbacks.Callback):
@@ -36,7 +37,7 @@ class ThroughputLogger(keras.callbacks.Callback):
     its buffers) is left out of the rate.
 
     Args:
-        batch_size: global images per step.
+        batch_size: global images per step (None: seconds per step only).
     """
 
     def __init__(self, batch_size):
@@ -56,7 +57,8 @@ class ThroughputLogger(keras.callbacks.Callback):
         if logs is not None and self.steps:
             seconds = (time.perf_counter() - self.start) / self.steps
             logs["seconds_per_step"] = seconds
-            logs["images_per_second"] = self.batch_size / seconds
+            if self.batch_size:
+                logs["images_per_second"] = self.batch_size / seconds
 
 
 def distribution_scope(distribute):
@@ -68,9 +70,14 @@ def distribution_scope(distribute):
     the same over the devices of every host: on JAX
     `keras.distribution.initialize()` first joins the processes named by
     `KERAS_DISTRIBUTION_JOB_ADDRESSES` (coordinator first),
-    `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`;
-    on TensorFlow `tf.distribute.MultiWorkerMirroredStrategy` reads
-    `TF_CONFIG`. Every process runs the same command. The torch backend
+    `KERAS_DISTRIBUTION_NUM_PROCESSES` and `KERAS_DISTRIBUTION_PROCESS_ID`.
+    On TensorFlow it is refused: Keras 3's `fit` fails under
+    `tf.distribute.MultiWorkerMirroredStrategy` (keras-team/keras issue
+    20585, reproduced with TensorFlow 2.21 and Keras 3.15). Engines start
+    once per process and are reused; call this before other work. Every
+    process runs the same command and must build the
+    same initial weights (`keras.utils.set_random_seed` first; the command
+    line does it with `--seed`). The torch backend
     has no multi-device path in Keras's trainer, so it is refused.
 
     Args:
@@ -85,7 +92,7 @@ def distribution_scope(distribute):
         return contextlib.nullcontext(), 1
     backend = keras.backend.backend()
     if backend == "jax":
-        if distribute == "multi_worker":
+        if distribute == "multi_worker" and distribute not in _STARTED:
             missing = [name for name in ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
                                          "KERAS_DISTRIBUTION_PROCESS_ID") if name not in os.environ]
             if missing:
@@ -94,6 +101,7 @@ def distribution_scope(distribute):
                     "process (see the README's 'Training at scale')."
                 )
             keras.distribution.initialize()
+            _STARTED[distribute] = True
         devices = keras.distribution.list_devices()
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         return contextlib.nullcontext(), len(devices)
@@ -101,14 +109,14 @@ def distribution_scope(distribute):
         import tensorflow as tf
 
         if distribute == "multi_worker":
-            if "TF_CONFIG" not in os.environ:
-                raise ValueError(
-                    "Multi-worker training on TensorFlow needs TF_CONFIG in the environment of every "
-                    "process (see the README's 'Training at scale')."
-                )
-            strategy = tf.distribute.MultiWorkerMirroredStrategy()
-        else:
-            strategy = tf.distribute.MirroredStrategy()
+            raise ValueError(
+                "Keras 3's model.fit does not run under tf.distribute.MultiWorkerMirroredStrategy "
+                "(keras-team/keras issue 20585: its first-batch build reduces a per-replica batch the "
+                "collective ops cannot convert); train across hosts with KERAS_BACKEND=jax."
+            )
+        if distribute not in _STARTED:
+            _STARTED[distribute] = tf.distribute.MirroredStrategy()
+        strategy = _STARTED[distribute]
         return strategy.scope(), strategy.num_replicas_in_sync
     raise ValueError(
         "Data-parallel training runs on the jax and tensorflow backends; set "

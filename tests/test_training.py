@@ -67,6 +67,34 @@ class TestTraining(TestCase):
         if keras.backend.backend() == "torch":
             with pytest.raises(ValueError, match="jax and tensorflow"):
                 training.distribution_scope("data_parallel")
+        if keras.backend.backend() == "tensorflow":
+            with pytest.raises(ValueError, match="keras-team/keras issue 20585"):
+                training.distribution_scope("multi_worker")
+        if keras.backend.backend() == "jax":
+            with pytest.raises(ValueError, match="KERAS_DISTRIBUTION_JOB_ADDRESSES"):
+                training.distribution_scope("multi_worker")
+
+    @pytest.mark.skipif(keras.backend.backend() != "jax", reason="multi-host training runs on JAX")
+    def test_two_processes_train_one_model(self, tmp_path):
+        preset = tmp_path / "tiny"
+        tiny_fanet().save_to_preset(preset)
+        processes = []
+        for index in range(2):
+            env = {**os.environ, "KERAS_DISTRIBUTION_JOB_ADDRESSES": "localhost:12457,localhost:12458",
+                   "KERAS_DISTRIBUTION_NUM_PROCESSES": "2", "KERAS_DISTRIBUTION_PROCESS_ID": str(index)}
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "keras_segup.cli", "train", "--data", "synthetic", "--synthetic", "8",
+                 "--preset", str(preset), "--iterations", "4", "--batch-size", "4", "--crop", "32", "64",
+                 "--distribute", "multi_worker", "--output", str(tmp_path / f"run{index}"), "--no-val"],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            ))
+        outputs = [process.communicate(timeout=600)[0] for process in processes]
+        for process, output in zip(processes, outputs):
+            assert process.returncode == 0, output[-3000:]
+            assert "on 2 device(s)" in output
+        first, second = (keras.saving.load_model(tmp_path / f"run{i}/final.keras") for i in range(2))
+        for a, b in zip(first.weights, second.weights):
+            np.testing.assert_array_equal(self.to_numpy(a), self.to_numpy(b), err_msg=a.path)
 
     @pytest.mark.skipif(keras.backend.backend() == "torch", reason="data parallel runs on jax and tensorflow")
     def test_cli_trains_data_parallel_on_two_cpu_devices(self, tmp_path):

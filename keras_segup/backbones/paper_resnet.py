@@ -6,8 +6,6 @@ import keras_hub
 from keras_segup.backbones.torch_layers import Subsample2D
 from keras_segup.backbones.torch_layers import TorchMaxPool2D
 
-# torch's kaiming_normal_(mode="fan_out", nonlinearity="relu"), the papers' initialisation
-KAIMING = keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 BLOCKS = {"basic": ((2, 2, 2, 2), (3, 4, 6, 3)), "bottleneck": ((3, 4, 6, 3), (3, 4, 23, 3))}
 
 
@@ -146,7 +144,7 @@ class _Graph:
             stride, dilation = 1, dilation // stride
         return keras.layers.Conv2D(
             filters, kernel, strides=stride, dilation_rate=dilation, use_bias=False,
-            kernel_initializer=KAIMING, dtype=self.dtype, name=_name(name),
+            kernel_initializer=_kaiming(), dtype=self.dtype, name=_name(name),
         )(x)
 
     def bn(self, x, name):
@@ -181,6 +179,16 @@ class _Graph:
         out = self.act(out, f"{_name(prefix)}_bn2_act")
         out = self.bn(self.conv(out, 4 * planes, 1, 1, f"{prefix}.conv3"), f"{prefix}.bn3")
         return self.residual(out, x, channels, 4 * planes, stride, prefix), 4 * planes
+
+
+def _kaiming():
+    """torch's `kaiming_normal_(mode="fan_out", nonlinearity="relu")`, the papers' initialisation.
+
+    A new initializer per layer: one unseeded instance shared by all layers
+    would give same-shaped kernels the same draw, and take its seed at
+    import time instead of from `keras.utils.set_random_seed`.
+    """
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
 def _name(torch_key):

@@ -50,3 +50,15 @@ class TestPaperResNet(TestCase):
             PaperResNetBackbone(stage4_dilations=(2, 2, 4))
         with pytest.raises(ValueError, match="Unknown backbone 'resnet18_sfnet'; the papers' backbones"):
             paper_backbone("resnet18_sfnet")
+
+
+class TestPaperResNetInitialisation(TestCase):
+    def test_every_convolution_draws_its_own_weights_from_the_global_seed(self):
+        keras.utils.set_random_seed(3)
+        first = paper_backbone("resnet18_deep128")
+        keras.utils.set_random_seed(3)
+        again = paper_backbone("resnet18_deep128")
+        a = self.to_numpy(first.get_layer("layer1_0_conv2").kernel)
+        b = self.to_numpy(first.get_layer("layer1_1_conv2").kernel)  # the same shape
+        assert not np.allclose(a, b)
+        np.testing.assert_array_equal(a, self.to_numpy(again.get_layer("layer1_0_conv2").kernel))
