@@ -283,8 +283,8 @@ def build_parser():
     train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop" + recipe)
     train.add_argument(
         "--backbone-weights", metavar="CHECKPOINT",
-        help="the paper's ImageNet checkpoint for the backbone (.pth/.pt/.safetensors file or "
-             "http(s) URL; the preset's metadata names the paper's)",
+        help="the paper's ImageNet checkpoint for the backbone: 'paper' (the download the preset "
+             "names), a .pth/.pt/.safetensors/.zip file, an http(s) URL or hf://owner/repo[/file]",
     )
     train.add_argument("--epochs", type=int, help="epochs (replaces the recipe's iterations)" + recipe)
     train.add_argument("--iterations", type=int, help="optimizer steps (replaces the recipe's epochs)" + recipe)
@@ -340,7 +340,7 @@ def main(argv=None):
         hint = " (on the command line: --no-weights)" if "load_weights=False" in str(error) else ""
         print(f"error: {error}{hint}", file=sys.stderr)
         return 2
-    except ExportError as error:
+    except (ExportError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

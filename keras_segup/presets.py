@@ -190,12 +190,18 @@ def weights_for(name, metadata, local_path):
     return cached
 
 
+def _digest_matches(digest, expected):
+    """`expected` is the full sha256 or a prefix of at least 8 hex digits (torch.hub's file names)."""
+    expected = expected.lower()
+    return digest == expected if len(expected) == 64 else len(expected) >= 8 and digest.startswith(expected)
+
+
 def download(url, destination, sha256=None):
     """Downloads `url` to `destination` atomically, with a progress bar.
 
     The file is written to a temporary file beside the destination and
-    moved into place only when complete and, if `sha256` is given,
-    verified.
+    moved into place only when complete and, if `sha256` is given (the
+    digest, or a prefix of at least 8 hex digits), verified.
 
     Raises:
         PresetError: on HTTP errors, truncated transfers or a wrong sha256;
@@ -221,7 +227,7 @@ def download(url, destination, sha256=None):
             raise PresetError(
                 f"Download of {url} was truncated: {received} of {total} bytes. Try again."
             )
-        if sha256 and digest.hexdigest() != sha256:
+        if sha256 and not _digest_matches(digest.hexdigest(), sha256):
             raise PresetError(
                 f"The file downloaded from {url} is corrupt: sha256 {digest.hexdigest()} "
                 f"instead of {sha256}. Nothing was kept; try again or check the URL."

@@ -1,6 +1,10 @@
 """The papers' ImageNet checkpoints (PyTorch) into `PaperResNetBackbone`s."""
 
+import hashlib
+import os
+import shutil
 import urllib.parse
+import zipfile
 from pathlib import Path
 
 import keras
@@ -13,42 +17,126 @@ class CheckpointError(ValueError):
 
 
 def read_checkpoint(checkpoint, sha256=None):
-    """A `{key: array}` state_dict from a checkpoint file, URL or mapping.
+    """A `{key: array}` state_dict from a checkpoint file, URL, Hub handle or mapping.
 
     Args:
         checkpoint: a mapping (returned as is); a `.pth`/`.pt` file (a
             state_dict, also nested under `state_dict` or `model`; needs
-            torch); a `.safetensors` file (needs safetensors); or an
-            `http(s)://` URL of one, downloaded into the user cache.
-        sha256: checked on download when given.
+            torch); a `.safetensors` file (needs safetensors); a `.zip`
+            archive holding one of those (PyTorch-Encoding publishes its
+            ResNets so); an `http(s)://` URL of any of them, downloaded into
+            the user cache; or `hf://owner/repo[/file]` (default file
+            `model.safetensors`, as timm publishes), fetched by
+            huggingface_hub into its cache.
+        sha256: checked on download when given: the full digest, or a
+            prefix of at least 8 hex digits (torchvision names its files
+            with one).
 
     Returns:
         The state_dict.
 
     Raises:
-        CheckpointError: for a missing file or one that holds no state_dict.
+        CheckpointError: for a missing file, a web page instead of a file,
+            or one that holds no state_dict; a downloaded file that cannot
+            be read is removed from the cache.
         ImportError: naming the package to install.
     """
     if hasattr(checkpoint, "items"):
         return checkpoint
     checkpoint = str(checkpoint)
-    if urllib.parse.urlparse(checkpoint).scheme in ("http", "https"):
-        from keras_segup import presets
-
-        name = Path(urllib.parse.urlparse(checkpoint).path).name or "checkpoint.pth"
-        path = presets.cache_dir() / "checkpoints" / name
-        if not path.is_file():
-            presets.download(checkpoint, path, sha256=sha256)
-        checkpoint = str(path)
-    path = Path(checkpoint)
+    scheme = urllib.parse.urlparse(checkpoint).scheme
+    downloaded = None
+    if scheme == "hf":
+        path = _hub_download(checkpoint)
+    elif scheme in ("http", "https"):
+        path = _url_download(checkpoint, sha256)
+        downloaded = path
+    else:
+        path = Path(checkpoint)
     if not path.is_file():
         raise CheckpointError(f"The checkpoint {path} does not exist.")
+    try:
+        if path.suffix == ".zip":
+            path = _unpack(path)
+        return _read_file(path)
+    except CheckpointError:
+        if downloaded is not None:  # the next attempt downloads afresh
+            for leftover in (downloaded, path):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _url_download(url, sha256):
+    from keras_segup import presets
+
+    parsed = urllib.parse.urlparse(url)
+    name = Path(parsed.path).name or "checkpoint.pth"
+    if parsed.query:  # e.g. a Google Drive link: name it after the whole URL
+        name = f"{name}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.pth"
+    path = presets.cache_dir() / "checkpoints" / name
+    if not path.is_file():
+        try:
+            presets.download(url, path, sha256=sha256)
+        except presets.PresetError as error:
+            raise CheckpointError(str(error)) from None
+        with open(path, "rb") as handle:
+            start = handle.read(512).lstrip().lower()
+        if start.startswith((b"<!doctype", b"<html")):
+            path.unlink()
+            raise CheckpointError(
+                f"{url} answered with a web page, not a checkpoint (Google Drive asks to confirm "
+                "large downloads this way). Download the file in a browser and pass its path."
+            )
+    return path
+
+
+def _hub_download(handle):
+    parts = urllib.parse.urlparse(handle)
+    pieces = [parts.netloc, *[piece for piece in parts.path.split("/") if piece]]
+    if len(pieces) < 2:
+        raise CheckpointError(f"A Hugging Face handle is hf://owner/repo[/file]; got {handle!r}.")
+    repo, filename = "/".join(pieces[:2]), "/".join(pieces[2:]) or "model.safetensors"
+    try:
+        from huggingface_hub import hf_hub_download
+    except ImportError:
+        raise ImportError(f"Fetching {handle} needs huggingface_hub: pip install huggingface_hub") from None
+    try:
+        return Path(hf_hub_download(repo_id=repo, filename=filename))
+    except Exception as error:  # huggingface_hub raises its own HTTP and offline error types
+        raise CheckpointError(f"Could not fetch {filename} of {repo} from the Hugging Face Hub: {error}") from None
+
+
+def _unpack(archive):
+    """The one checkpoint inside a `.zip` archive, extracted beside it."""
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            members = [m for m in bundle.namelist() if m.endswith((".pth", ".pt", ".safetensors"))]
+            if len(members) != 1:
+                raise CheckpointError(
+                    f"{archive} holds {len(members)} checkpoint files ({members}); expected one. "
+                    "Unpack it and pass the file."
+                )
+            target = archive.parent / Path(members[0]).name
+            if not target.is_file():
+                temporary = target.with_suffix(target.suffix + ".part")
+                with bundle.open(members[0]) as source, open(temporary, "wb") as out:
+                    shutil.copyfileobj(source, out)
+                os.replace(temporary, target)
+    except zipfile.BadZipFile as error:
+        raise CheckpointError(f"{archive} is not a readable zip archive: {error}") from None
+    return target
+
+
+def _read_file(path):
     if path.suffix == ".safetensors":
         try:
             from safetensors.numpy import load_file
         except ImportError:
             raise ImportError(f"Reading {path} needs safetensors: pip install safetensors") from None
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as error:  # safetensors raises its own error type
+            raise CheckpointError(f"{path} is not a readable safetensors file: {error}") from None
     try:
         import torch
     except ImportError:

@@ -7,6 +7,7 @@ from keras import ops
 from keras_segup import presets as preset_store
 from keras_segup.backbones.hub_presets import backbone_from_preset
 from keras_segup.backbones.resnet import pyramid_extractor
+from keras_segup.backbones.checkpoints import CheckpointError
 from keras_segup.backbones.checkpoints import load_torch_weights
 from keras_segup.backbones.paper_resnet import PAPER_BACKBONES
 from keras_segup.backbones.paper_resnet import PaperResNetBackbone
@@ -370,9 +371,10 @@ class Segmenter(keras.Model):
         """Loads a paper's PyTorch ImageNet checkpoint into the backbone; prints what it did.
 
         Args:
-            checkpoint: file, URL or state_dict (`keras_segup.backbones.read_checkpoint`);
-                a URL that is the preset's `backbone_checkpoint` is verified
-                with its sha256 when the preset knows it.
+            checkpoint: file, URL, `hf://` handle or state_dict
+                (`keras_segup.backbones.read_checkpoint`), or `"paper"`: the
+                URL of the preset's `backbone_checkpoint`. The preset's URL
+                is verified with its sha256 when the preset knows it.
 
         Returns:
             The report of `keras_segup.backbones.load_torch_weights`.
@@ -383,6 +385,14 @@ class Segmenter(keras.Model):
                 f"{type(self.backbone).__name__}. Build it with one of {sorted(PAPER_BACKBONES)}."
             )
         known = self.preset_metadata.get("backbone_checkpoint") or {}
+        if str(checkpoint) == "paper":
+            if not known.get("url"):
+                raise CheckpointError(
+                    f"This model's preset names no download of its paper's checkpoint "
+                    f"({known.get('file') or 'none known'}; {known.get('source') or 'no source'}); "
+                    "download it and pass the file."
+                )
+            checkpoint = known["url"]
         sha256 = known.get("sha256") if known.get("url") == str(checkpoint) else None
         report = load_torch_weights(self.backbone, checkpoint, sha256=sha256)
         kept = f"; kept at initialisation: {', '.join(report['missing'])}" if report["missing"] else ""

@@ -3,7 +3,9 @@
 import functools
 import hashlib
 import http.server
+import json
 import threading
+import zipfile
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from keras_segup.backbones import paper_backbone
 from keras_segup.backbones import read_checkpoint
 from keras_segup.models import FANetSegmenter
 from keras_segup.models import Segmenter
-from keras_segup.presets import PresetError
+from keras_segup.backbones import CheckpointError
 from tests.test_case import TestCase
 
 
@@ -91,9 +93,67 @@ class TestCheckpoints(TestCase):
         report = load_torch_weights(paper_backbone("resnet18_deep128"), url, sha256=digest)
         assert report["missing"] == [] and (tmp_path / "cache/checkpoints/resnet18-deep-inplane128.pth").is_file()
         (tmp_path / "cache/checkpoints/resnet18-deep-inplane128.pth").unlink()
-        with pytest.raises(PresetError, match="corrupt"):
+        with pytest.raises(CheckpointError, match="corrupt"):
             load_torch_weights(paper_backbone("resnet18_deep128"), url, sha256="0" * 64)
         assert not (tmp_path / "cache/checkpoints/resnet18-deep-inplane128.pth").exists()
+        report = load_torch_weights(paper_backbone("resnet18_deep128"), url, sha256=digest[:8])  # torchvision's
+        assert report["missing"] == []
+
+    def test_zip_archives_web_pages_and_unreadable_downloads(self, tmp_path, server):
+        reference = self.torch_resnet("resnet50_deep_mg")
+        torch.save(reference.state_dict(), tmp_path / "resnet50-ebb6acbb.pth")
+        with zipfile.ZipFile(tmp_path / "resnet50-ebb6acbb.zip", "w") as bundle:
+            bundle.write(tmp_path / "resnet50-ebb6acbb.pth", "resnet50-ebb6acbb.pth")
+        report = load_torch_weights(paper_backbone("resnet50_deep_mg"), f"{server}/resnet50-ebb6acbb.zip")
+        assert report["missing"] == [] and (tmp_path / "cache/checkpoints/resnet50-ebb6acbb.pth").is_file()
+        (tmp_path / "page.html").write_text("<!DOCTYPE html><html>Virus scan warning</html>")
+        with pytest.raises(CheckpointError, match="answered with a web page"):
+            read_checkpoint(f"{server}/page.html?id=1")
+        (tmp_path / "broken.pth").write_bytes(b"not a checkpoint")
+        with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+            read_checkpoint(f"{server}/broken.pth")
+        assert sorted(p.name for p in (tmp_path / "cache/checkpoints").iterdir()) == [
+            "resnet50-ebb6acbb.pth", "resnet50-ebb6acbb.zip"]  # nothing unreadable stays cached
+
+    def test_hugging_face_handles(self, tmp_path, monkeypatch):
+        import huggingface_hub
+        from safetensors.numpy import save_file
+
+        state = {k: v.numpy() for k, v in self.torch_resnet("resnet50_deep").state_dict().items()
+                 if not k.endswith("num_batches_tracked")}
+        save_file(state, tmp_path / "model.safetensors")
+        asked = []
+
+        def fake_download(repo_id, filename):
+            asked.append((repo_id, filename))
+            return str(tmp_path / "model.safetensors")
+
+        monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+        report = load_torch_weights(paper_backbone("resnet50_deep"), "hf://timm/resnet50s.gluon_in1k")
+        read_checkpoint("hf://owner/repo/weights/model.safetensors")
+        assert asked == [("timm/resnet50s.gluon_in1k", "model.safetensors"),
+                         ("owner/repo", "weights/model.safetensors")]
+        assert report["missing"] == []
+        with pytest.raises(CheckpointError, match="hf://owner/repo"):
+            read_checkpoint("hf://timm")
+
+    def test_paper_names_the_presets_checkpoint(self, tmp_path, server):
+        reference = self.torch_resnet("resnet18_fanet")
+        torch.save(torchvision_resnet18(reference), tmp_path / "resnet18-5c106cde.pth")
+        preset = tmp_path / "preset"
+        Segmenter.from_preset("fanet_r18_cityscapes", load_weights=False).save_to_preset(preset)
+        metadata = json.loads((preset / "metadata.json").read_text())
+        metadata["backbone_checkpoint"]["url"] = f"{server}/resnet18-5c106cde.pth"
+        digest = hashlib.sha256((tmp_path / "resnet18-5c106cde.pth").read_bytes()).hexdigest()
+        metadata["backbone_checkpoint"]["sha256"] = digest[:8]  # verified as the preset says
+        (preset / "metadata.json").write_text(json.dumps(metadata))
+        model = Segmenter.from_preset(str(preset), load_weights=False, backbone_weights="paper")
+        np.testing.assert_array_equal(self.to_numpy(model.backbone.get_layer("conv1").kernel),
+                                      reference.conv1.weight.detach().numpy().transpose(2, 3, 1, 0))
+        metadata["backbone_checkpoint"]["url"] = None
+        (preset / "metadata.json").write_text(json.dumps(metadata))
+        with pytest.raises(CheckpointError, match="names no download"):
+            Segmenter.from_preset(str(preset), load_weights=False, backbone_weights="paper")
 
     def test_only_the_papers_backbones_take_checkpoints(self):
         model = Segmenter.from_preset("gai_cityscapes", load_weights=False)
