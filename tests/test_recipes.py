@@ -75,7 +75,7 @@ class TestRecipes(TestCase):
 
         dataset = data.synthetic(4, size=(32, 32), training=True, batch_size=2, seed=0)
         recipe = Recipe(iterations=4, batch_size=2, crop_size=(32, 32), loss="cross_entropy")
-        model, history = training.train(lambda: self.small_segmenter("fanet"), dataset, output_dir=tmp_path,
+        model, history = training.train(lambda: self.small_segmenter("fanet", num_classes=19), dataset, output_dir=tmp_path,
                                         recipe=recipe, precision=precision, verbose=0)
         assert model.dtype_policy.name == precision and keras.config.dtype_policy().name == "float32"
         assert np.isfinite(history.history["loss"]).all() and len(history.history["loss"]) == 2
@@ -102,3 +102,30 @@ class TestTrainCommand(TestCase):
         code = cli.main(["train", "--preset", "gai_cityscapes", "--no-weights", "--data", "synthetic",
                          "--recipe", "momentum=2"])
         assert code == 2 and "momentum must be in [0, 1)" in capsys.readouterr().err
+
+
+PAPER_STARTS = {"fanet_r18_cityscapes": "resnet18_fanet", "gai_cityscapes": "resnet18_deep128",
+                "ifa_r50_cityscapes": "resnet50_deep_mg", "rsp_r50_cityscapes": "resnet50_deep"}
+
+
+class TestPaperStart(TestCase):
+    @pytest.mark.parametrize("preset", sorted(PAPER_STARTS))
+    def test_trains_the_recipe_from_an_imagenet_checkpoint(self, capsys, tmp_path, preset):
+        import torch
+
+        reference = self.torch_resnet(PAPER_STARTS[preset], seed=5)
+        torch.save({"state_dict": reference.state_dict()}, tmp_path / "imagenet.pth")
+        code = cli.main(["train", "--preset", preset, "--no-weights", "--backbone-weights",
+                         str(tmp_path / "imagenet.pth"), "--data", "synthetic", "--synthetic", "4",
+                         "--crop", "64", "64", "--batch-size", "2", "--iterations", "2", "--no-val",
+                         "--output", str(tmp_path / "run")])
+        out = capsys.readouterr().out
+        assert code == 0, out
+        assert f"Backbone {PAPER_STARTS[preset]}: loaded" in out and "ohem" in out
+        model = keras.saving.load_model(tmp_path / "run/final.keras")
+        deep = not hasattr(reference.conv1, "weight")
+        start = (reference.conv1[0] if deep else reference.conv1).weight.detach().numpy().transpose(2, 3, 1, 0)
+        trained = self.to_numpy(model.backbone.get_layer("conv1_0" if deep else "conv1").kernel)
+        assert trained.shape == start.shape and np.isfinite(trained).all() and not np.array_equal(trained, start)
+        logs = (tmp_path / "run/log.csv").read_text().splitlines()
+        assert len(logs) == 2 and np.isfinite(float(logs[1].split(",")[logs[0].split(",").index("loss")]))
