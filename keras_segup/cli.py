@@ -201,7 +201,11 @@ def run_evaluate(args):
     if args.limit:
         dataset = dataset.take(args.limit)
     if args.mode is None:  # the paper's evaluation where the preset names it
-        options = ((args.preset and preset_recipe(args.preset)) or DEFAULT_RECIPE).evaluation_options()
+        name = args.recipe_from or args.preset
+        recipe = preset_recipe(name) if name else None
+        if args.recipe_from and recipe is None:
+            raise UsageError(f"--recipe-from {args.recipe_from}: not a built-in preset (keras-segup presets).")
+        options = (recipe or DEFAULT_RECIPE).evaluation_options()
         options = {key: value for key, value in options.items() if value is not None}
         print(f"Evaluating as the recipe does: {options}")
     else:
@@ -309,6 +313,8 @@ def build_parser():
     evaluate.add_argument("--mode", choices=("whole", "slide", "multiscale"),
                           help="default: the preset's recipe (whole images for other models)")
     evaluate.add_argument("--stride", type=int, nargs=2, metavar=("H", "W"), help="default 683 683")
+    evaluate.add_argument("--recipe-from", metavar="PRESET",
+                          help="evaluate as this built-in preset's recipe does (default: --preset's)")
     evaluate.add_argument("--limit", type=int, help="evaluate the first N batches only")
     evaluate.set_defaults(run=run_evaluate)
 

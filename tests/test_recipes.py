@@ -129,3 +129,18 @@ class TestPaperStart(TestCase):
         assert trained.shape == start.shape and np.isfinite(trained).all() and not np.array_equal(trained, start)
         logs = (tmp_path / "run/log.csv").read_text().splitlines()
         assert len(logs) == 2 and np.isfinite(float(logs[1].split(",")[logs[0].split(",").index("loss")]))
+
+
+class TestEvaluateCommand(TestCase):
+    def test_follows_the_recipes_evaluation(self, capsys, tmp_path):
+        preset = tmp_path / "tiny"
+        self.small_segmenter("fanet", num_classes=19).save_to_preset(preset)
+        common = ["evaluate", "--preset", str(preset), "--no-weights", "--data", "synthetic", "--synthetic", "16",
+                  "--limit", "1"]
+        assert cli.main(common) == 0
+        assert "Evaluating as the recipe does: {'mode': 'whole'}" in capsys.readouterr().out
+        assert cli.main(common + ["--recipe-from", "ifa_r50_cityscapes"]) == 0
+        out = capsys.readouterr().out
+        assert "'mode': 'multiscale', 'scales': (1.0,), 'flip': True, 'crop_size': (769, 769)" in out
+        assert cli.main(common + ["--recipe-from", "nope"]) == 2
+        assert "--recipe-from nope: not a built-in preset" in capsys.readouterr().err
