@@ -27,6 +27,21 @@ def _assert_known(ids, path, description):
         return tf.identity(ids)
 
 
+def decode_index_png(raw):
+    """The stored values of a single-channel PNG at its bit depth, int32 (H, W).
+
+    `tf.io.decode_png` rescales 16-bit files to 8 bits (and 8-bit ones up
+    to 16), which turns label ids into other ids; the depth is read from
+    the PNG header (IHDR byte 24) instead.
+    """
+    depth = tf.io.decode_raw(tf.strings.substr(raw, 24, 1), tf.uint8)[0]
+    return tf.cond(
+        depth == 16,
+        lambda: tf.cast(tf.io.decode_png(raw, channels=1, dtype=tf.uint16)[..., 0], tf.int32),
+        lambda: tf.cast(tf.io.decode_png(raw, channels=1)[..., 0], tf.int32),
+    )
+
+
 def lookup_decoder(table, description):
     """A decoder of single-channel index PNGs through a lookup table.
 
@@ -41,8 +56,9 @@ def lookup_decoder(table, description):
     lut = tf.constant(np.asarray(table, np.int32))
 
     def decode(raw, path):
-        stored = tf.cast(tf.io.decode_png(raw, channels=1)[..., 0], tf.int32)
-        return _assert_known(tf.gather(lut, stored), path, description)
+        stored = decode_index_png(raw)
+        ids = tf.where(stored < 256, tf.gather(lut, tf.minimum(stored, 255)), -1)  # 16-bit values past 255
+        return _assert_known(ids, path, description)
 
     return decode
 

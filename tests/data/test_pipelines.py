@@ -182,3 +182,22 @@ def test_random_blur_smooths_and_is_seeded():
         np.testing.assert_allclose(out.mean(), image.mean(), rtol=0.02)  # the kernel sums to one
     again = np.asarray(random_blur(tf.constant(image), tf.constant([0, 3], tf.int64)))
     np.testing.assert_array_equal(again, outputs[0])
+
+
+def test_label_pngs_decode_at_their_bit_depth(tmp_path):
+    """A 16-bit label PNG holds the same ids as an 8-bit one; values past 255 name the file."""
+    import tensorflow as tf
+
+    from keras_segup.data.labels import cityscapes_decoder
+
+    ids = np.array([[7, 8, 26], [0, 33, 24]], np.uint16)
+    Image.fromarray(ids.astype(np.uint8)).save(tmp_path / "eight.png")
+    Image.fromarray(ids).save(tmp_path / "sixteen.png")  # a 16-bit grayscale PNG
+    decode = cityscapes_decoder()
+    expected = [[0, 1, 13], [255, 18, 11]]
+    for name in ("eight.png", "sixteen.png"):
+        raw = tf.io.read_file(str(tmp_path / name))
+        np.testing.assert_array_equal(np.asarray(decode(raw, name)), expected, err_msg=name)
+    Image.fromarray(np.array([[7, 300]], np.uint16)).save(tmp_path / "big.png")
+    with pytest.raises(tf.errors.InvalidArgumentError, match="big.png"):
+        decode(tf.io.read_file(str(tmp_path / "big.png")), "big.png")
