@@ -22,6 +22,7 @@ with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
     import keras
     import numpy as np
     from PIL import Image
+    from PIL import ImageOps
 
     import keras_segup
     from keras_segup import visualize
@@ -77,19 +78,36 @@ def load_model(args):
 
 
 def read_image(path):
-    """RGB uint8 array and a note on any conversion; `OSError` if unreadable."""
+    """RGB uint8 array and a note on any conversion; `OSError` if unreadable.
+
+    16-bit and 32-bit grayscale is scaled to 8 bits (not clipped), the
+    EXIF orientation of camera images is applied, alpha is dropped.
+    """
+    notes = []
     with Image.open(path) as image:
         image.load()
-        mode = image.mode
-        rgb = image.convert("RGB")
-    note = None
-    if mode in ("L", "I", "I;16", "1"):
-        note = "grayscale, repeated to RGB"
+        if image.getexif().get(0x0112, 1) != 1:  # EXIF Orientation
+            notes.append("rotated as its EXIF orientation says")
+        oriented = ImageOps.exif_transpose(image)
+        mode = oriented.mode
+        if mode.startswith("I"):  # 16/32-bit integer grayscale
+            values = np.asarray(oriented).astype(np.float64)
+            top = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
+            if values.max() > 65535 or values.min() < 0:
+                raise OSError(f"grayscale values {values.min():g}..{values.max():g} are not 8- or 16-bit")
+            gray = np.round(values * (255.0 / top)).astype(np.uint8)
+            rgb = Image.fromarray(np.repeat(gray[..., None], 3, axis=-1))
+            notes.append("16-bit grayscale, scaled to 8 bits and repeated to RGB" if top > 255
+                         else "grayscale, repeated to RGB")
+        else:
+            rgb = oriented.convert("RGB")
+    if mode in ("L", "1"):
+        notes.append("grayscale, repeated to RGB")
     elif mode in ("RGBA", "LA", "PA"):
-        note = "alpha channel dropped"
-    elif mode not in ("RGB", "P"):
-        note = f"{mode} converted to RGB"
-    return np.asarray(rgb), note
+        notes.append("alpha channel dropped")
+    elif mode not in ("RGB", "P") and not mode.startswith("I"):
+        notes.append(f"{mode} converted to RGB")
+    return np.asarray(rgb), "; ".join(notes) or None
 
 
 def run_predict(args):

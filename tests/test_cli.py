@@ -130,3 +130,22 @@ class TestCli(TestCase):
         code, _, err = run(capsys, "train", "--preset", "fanet_r18_cityscapes", "--no-weights",
                            "--backbone-weights", tmp_path / "absent.pth", "--data", "synthetic")
         assert code == 2 and "absent.pth does not exist" in err
+
+
+class TestReadImage(TestCase):
+    def test_16_bit_grayscale_is_scaled_not_clipped(self, tmp_path):
+        ramp = np.linspace(0, 65535, 64 * 4).reshape(4, 64).astype(np.uint16)
+        Image.fromarray(ramp).save(tmp_path / "deep.png")
+        image, note = cli.read_image(tmp_path / "deep.png")
+        assert image.dtype == np.uint8 and image.shape == (4, 64, 3)
+        np.testing.assert_allclose(image[..., 0], ramp / 257.0, atol=0.5)
+        assert "16-bit" in note
+
+    def test_exif_orientation_is_applied(self, tmp_path):
+        picture = np.zeros((20, 40, 3), np.uint8)
+        picture[:, :10] = 255  # white on the left
+        exif = Image.Exif()
+        exif[0x0112] = 6  # stored rotated: display turned 90 degrees clockwise
+        Image.fromarray(picture).save(tmp_path / "phone.jpg", exif=exif)
+        image, note = cli.read_image(tmp_path / "phone.jpg")
+        assert image.shape == (40, 20, 3) and image[:10].mean() > 200 and "EXIF" in note
