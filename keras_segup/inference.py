@@ -11,18 +11,12 @@ import time
 import numpy as np
 from keras import ops
 
+from keras_segup.layers.validation import check_images
 from keras_segup.ops import resize_bilinear
 
 
 def _softmax(logits):
     return ops.convert_to_numpy(ops.softmax(ops.cast(logits, "float32"), axis=-1))
-
-
-def _check_images(images):
-    images = np.asarray(images, np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"Images must be (batch, height, width, 3); got shape {images.shape}.")
-    return images
 
 
 def _resize(x, size):
@@ -39,7 +33,7 @@ def whole(model, images):
     Returns:
         float32 (B, H, W, C).
     """
-    return _softmax(model.predict_on_batch(_check_images(images)))
+    return _softmax(model.predict_on_batch(check_images(images)))
 
 
 def _window_starts(size, crop, stride):
@@ -72,7 +66,7 @@ def sliding_window(model, images, crop_size=(1024, 1024), stride=(683, 683), bat
     probs = sliding_window(model, image[None], crop_size=(512, 512), stride=(341, 341))
     ```
     """
-    images = _check_images(images)
+    images = check_images(images)
     if min(*crop_size, *stride) < 1:
         raise ValueError(f"crop_size and stride must be positive; got {crop_size}, {stride}.")
     _, height, width, _ = images.shape
@@ -111,7 +105,7 @@ def multi_scale(model, images, scales=(0.75, 1.0, 1.25, 1.5, 1.75), flip=True, c
     Returns:
         float32 (B, H, W, C).
     """
-    images = _check_images(images)
+    images = check_images(images)
     size = images.shape[1:3]
     total, count = 0.0, 0
     for scale in scales:

@@ -44,3 +44,16 @@ def test_multi_scale_and_flip():
 def test_bad_images_are_refused():
     with pytest.raises(ValueError, match=r"\(batch, height, width, 3\)"):
         inference.whole(per_pixel_model(), np.zeros((37, 53, 3)))
+
+
+
+def test_nan_and_inf_pixels_are_refused():
+    from tests.test_case import TestCase
+
+    model = TestCase.small_segmenter("fanet")
+    batch = np.zeros((2, 32, 32, 3), np.float32)
+    batch[1, 5:7, 3, 0] = np.nan
+    batch[0, 0, 0, 2] = np.inf
+    for run in (model.segment, lambda x: inference.whole(model, x)):
+        with pytest.raises(ValueError, match=r"3 pixel values are NaN or infinite, first in image 0"):
+            run(batch)

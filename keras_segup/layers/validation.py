@@ -1,4 +1,31 @@
-"""Input checks shared by the layers: clear errors before any computation."""
+"""Input checks shared by the layers and segmenters: clear errors before any computation."""
+
+import numpy as np
+
+
+def check_images(images):
+    """A batch of images as float32 numpy (B, H, W, 3), refusing NaN and infinite pixels.
+
+    One NaN or infinite pixel spreads through every convolution and
+    normalisation into the whole class map; it is refused here instead.
+
+    Args:
+        images: array-like (B, H, W, 3), values 0..255.
+
+    Returns:
+        float32 numpy array.
+    """
+    images = np.asarray(images, np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"Images must be (batch, height, width, 3); got shape {images.shape}.")
+    bad = ~np.isfinite(images)
+    if bad.any():
+        first = int(np.argmax(bad.reshape(len(images), -1).any(axis=1)))
+        raise ValueError(
+            f"{int(bad.sum())} pixel values are NaN or infinite, first in image {first}; "
+            "images must be finite numbers in 0..255 (check the decoding and any preprocessing)."
+        )
+    return images
 
 
 def check_inputs(layer, input_shape, count, same_size=False):

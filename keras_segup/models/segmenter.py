@@ -14,6 +14,7 @@ from keras_segup.backbones.paper_resnet import PaperResNetBackbone
 from keras_segup.backbones.paper_resnet import paper_backbone
 from keras_segup.datasets_info import IGNORE_INDEX
 from keras_segup.datasets_info import bit_palette
+from keras_segup.layers.validation import check_images
 from keras_segup.layers.validation import check_num_classes
 from keras_segup.losses import OHEMCrossEntropy
 from keras_segup.metrics import MeanIoU
@@ -231,7 +232,7 @@ class Segmenter(keras.Model):
         classes = model.segment(np.zeros((1, 1024, 2048, 3), "float32"), size=(512, 1024))
         ```
         """
-        images = np.asarray(images, np.float32)
+        images = check_images(images)
         if size is not None and tuple(size) != images.shape[1:3]:
             inputs = ops.convert_to_numpy(resize_bilinear(ops.convert_to_tensor(images), tuple(size)))
             logits = self.predict_on_batch(inputs)
