@@ -61,6 +61,9 @@ class MeanIoU(keras.metrics.Metric):
     labels (B, H, W), skips `ignore_class` pixels (and pixels whose
     per-pixel `sample_weight` is 0), and averages the IoU of
     the classes present in labels or predictions, as cityscapesScripts does.
+    A label outside `0..num_classes-1` other than `ignore_class` is never
+    dropped: numpy labels raise at once; inside a compiled step, where
+    nothing can raise, the result becomes NaN and `per_class_iou` raises.
     The confusion matrix is int32 (exact up to 2**31 pixels per cell:
     about a thousand 1024x2048 frames of a single class).
 
@@ -90,9 +93,12 @@ class MeanIoU(keras.metrics.Metric):
             dtype="int32",
             name="confusion_matrix",
         )
+        self.out_of_range = self.add_variable(shape=(), initializer="zeros", dtype="int32", name="out_of_range")
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         n = self.num_classes
+        if isinstance(y_true, np.ndarray):
+            self._check_labels(y_true)
         y_true = ops.convert_to_tensor(y_true)
         y_pred = ops.convert_to_tensor(y_pred)
         if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1 and n > 1:
@@ -102,6 +108,8 @@ class MeanIoU(keras.metrics.Metric):
         labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
         classes = ops.reshape(ops.cast(y_pred, "int32"), (-1,))
         valid = ops.logical_and(labels >= 0, labels < n)
+        outside = ops.logical_and(ops.logical_not(valid), labels != self.ignore_class)
+        self.out_of_range.assign_add(ops.sum(ops.cast(outside, "int32")))
         valid = ops.logical_and(valid, labels != self.ignore_class)
         if sample_weight is not None:  # per-pixel weights: zero drops the pixel
             weight = ops.broadcast_to(ops.convert_to_tensor(sample_weight), ops.shape(y_true))
@@ -117,14 +125,31 @@ class MeanIoU(keras.metrics.Metric):
         union = ops.sum(confusion, 0) + ops.sum(confusion, 1) - hits
         present = ops.cast(union > 0, "float32")
         iou = hits / ops.maximum(union, 1.0)
-        return ops.cast(ops.sum(iou * present) / ops.maximum(ops.sum(present), 1.0), self.dtype)
+        mean = ops.sum(iou * present) / ops.maximum(ops.sum(present), 1.0)
+        return ops.cast(ops.where(self.out_of_range > 0, float("nan"), mean), self.dtype)
 
     def per_class_iou(self):
         """IoU of each class as a float64 numpy array (NaN where a class never occurred)."""
+        count = int(ops.convert_to_numpy(self.out_of_range))
+        if count:
+            raise ValueError(
+                f"{count} label values were out of range: labels must be 0..{self.num_classes - 1} or "
+                f"{self.ignore_class} (ignored). Map the dataset's ids to training ids first."
+            )
         return iou_from_confusion(ops.convert_to_numpy(self.confusion))
+
+    def _check_labels(self, labels):
+        outside = (labels != self.ignore_class) & ((labels < 0) | (labels >= self.num_classes))
+        if outside.any():
+            raise ValueError(
+                f"{int(outside.sum())} label values are out of range, e.g. {labels[outside][0]}: labels must "
+                f"be 0..{self.num_classes - 1} or {self.ignore_class} (ignored). Map the dataset's ids to "
+                "training ids first."
+            )
 
     def reset_state(self):
         self.confusion.assign(ops.zeros((self.num_classes, self.num_classes), "int32"))
+        self.out_of_range.assign(0)
 
     def get_config(self):
         return {

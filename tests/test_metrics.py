@@ -78,3 +78,19 @@ class TestMetrics(TestCase):
             confusion_matrix(np.array([0, 9]), np.array([0, 1]), 5)
         with pytest.raises(ValueError, match="must be positive"):
             MeanIoU(0)
+
+    def test_out_of_range_labels_are_never_dropped(self):
+        labels, logits = random_case(classes=5)
+        labels[0, 0, :3] = 7  # not a class, not the ignore value
+        metric = MeanIoU(5)
+        with pytest.raises(ValueError, match="3 label values are out of range, e.g. 7"):
+            metric.update_state(labels, logits)
+        model = keras.Sequential([keras.Input((33, 47, 5)), keras.layers.Identity()])
+        compiled_metric = MeanIoU(5)
+        model.compile(metrics=[compiled_metric], loss=lambda y_true, y_pred: keras.ops.mean(y_pred) * 0.0)
+        clean = model.evaluate(logits, np.where(labels == 7, 255, labels), verbose=0, return_dict=True)
+        assert np.isfinite(clean["mean_iou"])
+        compiled = model.evaluate(logits, labels, verbose=0, return_dict=True)  # traced: no raise possible
+        assert np.isnan(compiled["mean_iou"])  # ... so the result says it, instead of a wrong number
+        with pytest.raises(ValueError, match="3 label values were out of range"):
+            compiled_metric.per_class_iou()
