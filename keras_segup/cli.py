@@ -13,6 +13,7 @@ preset, missing file or folder, corrupt dataset).
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -110,13 +111,34 @@ def read_image(path):
     return np.asarray(rgb), "; ".join(notes) or None
 
 
+def output_names(paths):
+    """One output name per input: its stem, or its path under the inputs' common folder when stems repeat."""
+    names = [path.stem for path in paths]
+    if len(set(names)) == len(names):
+        return names
+    folders = [str(path.resolve().parent) for path in paths]
+    root = Path(os.path.commonpath(folders))
+    names = [str(path.resolve().with_suffix("").relative_to(root)) for path in paths]
+    seen = {}
+    for path, name in zip(paths, names):
+        if name in seen:
+            raise UsageError(
+                f"{seen[name]} and {path} would write the same predictions ({name}_classes.png); "
+                "rename one or segment them in separate runs."
+            )
+        seen[name] = path
+    return names
+
+
 def run_predict(args):
+    paths = [Path(image) for image in args.images]
+    names = output_names(paths)
     model = load_model(args)
-    names, colors = model.labels()
+    class_names, colors = model.labels()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     failures = 0
-    for path in map(Path, args.images):
+    for path, stem in zip(paths, names):
         try:
             image, note = read_image(path)
         except (OSError, SyntaxError) as error:
@@ -126,13 +148,14 @@ def run_predict(args):
         if note:
             print(f"note: {path}: {note}")
         classes = model.segment(image[None], size=args.size)[0].astype(np.uint8)
-        Image.fromarray(classes).save(out / f"{path.stem}_classes.png")
-        written = [f"{path.stem}_classes.png"]
+        (out / stem).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(classes).save(out / f"{stem}_classes.png")
+        written = [f"{stem}_classes.png"]
         if args.overlay:
             picture = visualize.overlay(image, classes, colors)
-            picture = visualize.with_legend(picture, classes, names, colors)
-            Image.fromarray(picture).save(out / f"{path.stem}_overlay.png")
-            written.append(f"{path.stem}_overlay.png")
+            picture = visualize.with_legend(picture, classes, class_names, colors)
+            Image.fromarray(picture).save(out / f"{stem}_overlay.png")
+            written.append(f"{stem}_overlay.png")
         print(f"{path} -> {', '.join(str(out / name) for name in written)}")
     if failures:
         print(f"{failures} of {len(args.images)} images could not be read.", file=sys.stderr)
@@ -367,6 +390,10 @@ def main(argv=None):
     except (ExportError, ImportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader went away (`keras-segup presets | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -149,3 +149,27 @@ class TestReadImage(TestCase):
         Image.fromarray(picture).save(tmp_path / "phone.jpg", exif=exif)
         image, note = cli.read_image(tmp_path / "phone.jpg")
         assert image.shape == (40, 20, 3) and image[:10].mean() > 200 and "EXIF" in note
+
+
+class TestPredictOutputs(TestCase):
+    def test_same_file_names_never_overwrite_each_other(self, capsys, tmp_path, tiny_preset):
+        rng = np.random.default_rng(1)
+        for camera in ("cam_a", "cam_b"):
+            (tmp_path / camera).mkdir()
+            Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(tmp_path / camera / "frame.png")
+        code, out, _ = run(capsys, "predict", "--preset", tiny_preset, tmp_path / "cam_a/frame.png",
+                           tmp_path / "cam_b/frame.png", "--out", tmp_path / "out")
+        assert code == 0, out
+        assert (tmp_path / "out/cam_a/frame_classes.png").is_file()
+        assert (tmp_path / "out/cam_b/frame_classes.png").is_file()
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(tmp_path / "cam_a/frame.jpg")
+        code, _, err = run(capsys, "predict", "--preset", tiny_preset, tmp_path / "cam_a/frame.png",
+                           tmp_path / "cam_a/frame.jpg", "--out", tmp_path / "out2")
+        assert code == 2 and "frame.png and" in err and "frame.jpg" in err
+        assert not (tmp_path / "out2").exists()
+
+    def test_a_closed_pipe_is_not_an_error(self):
+        script = "import sys; from keras_segup.cli import main; sys.exit(main(['presets']))"
+        out = subprocess.run(f"{sys.executable} -c \"{script}\" | true", shell=True, capture_output=True,
+                             text=True, timeout=300, env={**os.environ, "KERAS_SEGUP_NATIVE_LOGS": ""})
+        assert "BrokenPipeError" not in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
