@@ -30,6 +30,29 @@ class _LogLearningRate(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
+class EpochLog(keras.callbacks.CSVLogger):
+    """`log.csv`: exactly the columns the epochs log, continued on resume.
+
+    Keras's `CSVLogger` adds a `val_` twin of every column when the first
+    epoch has no validation (and of `learning_rate` and the throughput
+    when it has); here the columns are the first epoch's keys, or the
+    existing file's header when a resumed run appends to it.
+    """
+
+    def on_train_begin(self, logs=None):
+        path = Path(self.filename)
+        if self.append and path.is_file() and path.stat().st_size:
+            with open(path) as handle:
+                header = handle.readline().strip().split(self.sep)
+            self.keys = [key for key in header if key != "epoch"]
+        super().on_train_begin(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.keys is None:
+            self.keys = sorted(logs or {})
+        super().on_epoch_end(epoch, {key: (logs or {}).get(key, "NA") for key in self.keys})
+
+
 class ThroughputLogger(keras.callbacks.Callback):
     """Training images per second and seconds per step, into the epoch logs.
 
@@ -274,7 +297,7 @@ def train(
         _LogLearningRate(),
         ThroughputLogger(batch_size),
         keras.callbacks.ModelCheckpoint(str(output_dir / "last.keras")),
-        keras.callbacks.CSVLogger(str(output_dir / "log.csv"), append=resume),
+        EpochLog(str(output_dir / "log.csv"), append=resume),
         *callbacks,
     ]
     history = model.fit(

@@ -59,6 +59,7 @@ class TestTraining(TestCase):
             rows = list(csv.DictReader(handle))
         assert [row["epoch"] for row in rows] == ["0", "1"]
         assert {"loss", "mean_iou", "learning_rate"} <= set(rows[0])
+        assert not any(key.startswith("val_") for key in rows[0])  # no validation, no val_ columns
         assert (tmp_path / "b/final.keras").is_file() and (tmp_path / "b/last.keras").is_file()
 
     def test_unknown_distribution_and_torch_refusal(self):
