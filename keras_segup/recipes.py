@@ -172,6 +172,8 @@ class Recipe:
         Returns:
             A `Recipe` whose `batch_size` is `batch_size`.
         """
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"Invalid training recipe: batch_size must be a positive integer, got {batch_size!r}.")
         ratio = batch_size / self.batch_size
         changes = {"batch_size": batch_size, "learning_rate": self.learning_rate * ratio}
         if self.iterations is not None:

@@ -98,10 +98,10 @@ def distribution_scope(distribute):
     `tf.distribute.MultiWorkerMirroredStrategy` (keras-team/keras issue
     20585, reproduced with TensorFlow 2.21 and Keras 3.15). Engines start
     once per process and are reused; call this before other work. Every
-    process runs the same command and must build the
-    same initial weights (`keras.utils.set_random_seed` first; the command
-    line does it with `--seed`). The torch backend
-    has no multi-device path in Keras's trainer, so it is refused.
+    process runs the same command and must build the same initial weights
+    (`keras.utils.set_random_seed` first; the command line does it with
+    `--seed`). The torch backend has no multi-device path in Keras's
+    trainer, so it is refused.
 
     Args:
         distribute: None, `"data_parallel"` or `"multi_worker"`.

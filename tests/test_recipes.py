@@ -35,6 +35,8 @@ class TestRecipes(TestCase):
         recipe = preset_recipe("gai_cityscapes").scaled_to(4)
         assert recipe.learning_rate == pytest.approx(0.0025)
         assert (recipe.iterations, recipe.warmup_iterations) == (320000, 4000)
+        with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+            recipe.scaled_to(0)
         epochs = preset_recipe("ifa_r50_cityscapes").scaled_to(16)
         assert epochs.epochs == 100 and epochs.learning_rate == pytest.approx(0.02)
 
