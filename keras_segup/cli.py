@@ -60,12 +60,15 @@ def load_model(args):
         )
     if args.model:
         path = Path(args.model)
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder, not a .keras file (a preset folder goes to --preset).")
         if not path.is_file():
             raise UsageError(f"The model file {path} does not exist.")
         try:
             model = keras.saving.load_model(path)
-        except (ValueError, OSError) as error:
-            raise UsageError(f"Could not load {path} as a Keras model: {error}") from None
+        except Exception as error:  # Keras raises ValueError, OSError, zipfile and JSON errors for a bad file
+            raise UsageError(f"{path} is not a readable .keras file ({type(error).__name__}: {error}); "
+                             "save one with model.save or keras-segup train.") from None
         if not isinstance(model, Segmenter):
             raise UsageError(
                 f"{path} holds a {type(model).__name__}, not a keras_segup segmenter; save "
@@ -285,6 +288,8 @@ def run_export(args):
 
 
 def run_benchmark(args):
+    if args.repeats < 1:
+        raise UsageError(f"--repeats must be at least 1; got {args.repeats}.")
     model = load_model(args)
     result = keras_segup.inference.latency(model, args.size, repeats=args.repeats)
     print(f"{keras.backend.backend()}: {result['median_ms']:.1f} ms per image at "

@@ -309,8 +309,19 @@ def train(
         shuffle=False,
         verbose=verbose,
     )
-    model.save(output_dir / "final.keras")
+    save_atomically(model, output_dir / "final.keras")
     return model, history
+
+
+def save_atomically(model, path):
+    """Saves `model` to `path` through a temporary file: an existing file is replaced only by a whole one."""
+    path = Path(path)
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        model.save(temporary)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _batch_size(dataset):

@@ -74,6 +74,12 @@ class TestCli(TestCase):
         assert code == 2 and "Unknown preset 'gai_kitti'" in err and "gai_cityscapes" in err
         code, _, err = run(capsys, "predict", "--model", tmp_path / "nope.keras", image)
         assert code == 2 and "does not exist" in err
+        (tmp_path / "folder.keras").mkdir()
+        code, _, err = run(capsys, "predict", "--model", tmp_path / "folder.keras", image)
+        assert code == 2 and "is a folder, not a .keras file" in err
+        (tmp_path / "corrupt.keras").write_bytes(b"PK junk")
+        code, _, err = run(capsys, "predict", "--model", tmp_path / "corrupt.keras", image)
+        assert code == 2 and "is not a readable .keras file" in err and "does not exist" not in err
         code, _, err = run(capsys, "predict", "--preset", "gai_cityscapes", image)
         assert code == 2 and "--no-weights" in err
         code, _, err = run(capsys, "evaluate", "--preset", "gai_cityscapes", "--no-weights", "--data", "cityscapes")
@@ -85,6 +91,8 @@ class TestCli(TestCase):
     def test_benchmark(self, capsys, tiny_preset):
         code, out, _ = run(capsys, "benchmark", "--preset", tiny_preset, "--size", 64, 64, "--repeats", 1)
         assert code == 0 and "ms per image at 64x64" in out
+        code, out, err = run(capsys, "benchmark", "--preset", tiny_preset, "--size", 64, 64, "--repeats", 0)
+        assert code == 2 and "--repeats must be at least 1" in err and "nan" not in out
 
     @HEAVY
     def test_train_evaluate_export(self, capsys, tmp_path, tiny_preset):

@@ -100,10 +100,17 @@ class TestTrainCommand(TestCase):
         assert "(assumed)" in out and "74.4 mIoU" in out
         assert "images_per_second" in (tmp_path / "log.csv").read_text().splitlines()[0]
 
-    def test_bad_overrides_exit_2(self, capsys):
-        code = cli.main(["train", "--preset", "gai_cityscapes", "--no-weights", "--data", "synthetic",
-                         "--recipe", "momentum=2"])
-        assert code == 2 and "momentum must be in [0, 1)" in capsys.readouterr().err
+    def test_bad_overrides_exit_2(self, capsys, tmp_path):
+        (tmp_path / "final.keras").write_bytes(b"a finished run")
+        common = ["train", "--preset", "gai_cityscapes", "--no-weights", "--data", "synthetic",
+                  "--output", str(tmp_path)]
+        for option, message in ((["--recipe", "momentum=2"], "momentum must be in [0, 1)"),
+                                (["--epochs", "0"], "epochs must be a positive integer, got 0"),
+                                (["--lr", "-0.01"], "learning_rate must be positive, got -0.01"),
+                                (["--batch-size", "0"], "batch_size must be a positive integer, got 0")):
+            assert cli.main(common + option) == 2, option
+            assert message in capsys.readouterr().err
+        assert (tmp_path / "final.keras").read_bytes() == b"a finished run"
 
 
 PAPER_STARTS = {"fanet_r18_cityscapes": "resnet18_fanet", "gai_cityscapes": "resnet18_deep128",

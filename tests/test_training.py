@@ -111,3 +111,20 @@ class TestTraining(TestCase):
         assert out.returncode == 0, out.stderr[-3000:]
         assert "on 2 device(s)" in out.stdout
         assert (tmp_path / "run/final.keras").is_file()
+
+
+class TestFinalModel(TestCase):
+    def test_a_failed_save_keeps_the_previous_final_model(self, tmp_path, monkeypatch):
+        model = tiny_fanet()
+        target = tmp_path / "final.keras"
+        target.write_bytes(b"the previous run")
+
+        def broken_save(path, *args, **kwargs):
+            with open(path, "wb") as handle:
+                handle.write(b"half a file")
+            raise OSError("disk full")
+
+        monkeypatch.setattr(model, "save", broken_save)
+        with pytest.raises(OSError, match="disk full"):
+            training.save_atomically(model, target)
+        assert target.read_bytes() == b"the previous run" and sorted(tmp_path.iterdir()) == [target]
