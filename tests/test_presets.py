@@ -252,3 +252,13 @@ class TestPresets(TestCase):
         _, logits, original = saved_preset
         original.save(tmp_path / "m.keras")
         np.testing.assert_allclose(self.to_numpy(keras.saving.load_model(tmp_path / "m.keras")(X)), logits, atol=1e-5)
+
+
+class TestCachedWeights(TestCase):
+    def test_an_unreadable_cached_file_is_removed(self, tmp_path):
+        cached = tmp_path / "cache" / "fanet_r18_cityscapes" / presets.WEIGHTS_FILE
+        cached.parent.mkdir(parents=True)
+        cached.write_bytes(b"not hdf5")
+        with pytest.raises(presets.PresetError, match="Removed it from the cache"):
+            Segmenter.from_preset("fanet_r18_cityscapes")
+        assert not cached.exists()

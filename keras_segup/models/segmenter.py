@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -408,9 +409,14 @@ class Segmenter(keras.Model):
         try:
             self.load_weights(str(path), skip_mismatch=skip_mismatch)
         except (OSError, ValueError) as error:
+            cache = preset_store.cache_dir().resolve()
+            if cache in Path(path).resolve().parents:  # downloaded: the next attempt starts clean
+                Path(path).unlink(missing_ok=True)
+                advice = "Removed it from the cache; loading the preset again downloads it afresh."
+            else:
+                advice = "It is not in the cache, so it was left in place: replace or delete it."
             raise preset_store.PresetError(
-                f"Could not load the weights {path} of preset {name!r}: {error}. If the "
-                "file is corrupt, delete it and load the preset again."
+                f"Could not load the weights {path} of preset {name!r}: {error}. {advice}"
             ) from None
 
     def save_to_preset(self, folder):
