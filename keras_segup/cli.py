@@ -8,8 +8,9 @@
     keras-segup benchmark --preset fanet_r18_cityscapes --size 1024 2048
 
 Exit codes: 0 success; 1 the work failed (an image that could not be read,
-an export that did not match Keras); 2 a bad command line or input (unknown
-preset, missing file or folder, corrupt dataset).
+an export that did not match Keras, any unexpected error: one paragraph, the
+traceback with `keras-segup --debug ...`); 2 a bad command line or input
+(unknown preset, missing file or folder, corrupt dataset); 130 interrupted.
 """
 
 import argparse
@@ -307,6 +308,7 @@ def build_parser():
         prog="keras-segup", description="Real-time semantic segmentation with Keras 3.",
         epilog="Exit codes: 0 success, 1 the work failed, 2 bad command line or input.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     commands = parser.add_subparsers(dest="command", required=True)
 
     commands.add_parser("presets", help="list the built-in presets").set_defaults(run=run_presets)
@@ -399,6 +401,15 @@ def main(argv=None):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
         return 0
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the {args.command} command stopped; run it again to go on.", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug:
+            raise
+        print(f"error: the {args.command} command failed: {type(error).__name__}: {error}\n"
+              "Run it again with --debug (keras-segup --debug ...) for the full traceback.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

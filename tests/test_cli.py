@@ -181,3 +181,17 @@ class TestPredictOutputs(TestCase):
         out = subprocess.run(f"{sys.executable} -c \"{script}\" | true", shell=True, capture_output=True,
                              text=True, timeout=300, env={**os.environ, "KERAS_SEGUP_NATIVE_LOGS": ""})
         assert "BrokenPipeError" not in out.stderr and "Traceback" not in out.stderr, out.stderr[-2000:]
+
+
+class TestUnexpectedErrors(TestCase):
+    def test_one_paragraph_and_exit_1_with_the_traceback_behind_debug(self, capsys, monkeypatch):
+        def explode(args):
+            raise RuntimeError("the device ran out of memory")
+
+        monkeypatch.setattr(cli, "run_presets", explode)
+        code, _, err = run(capsys, "presets")
+        assert code == 1 and "Traceback" not in err
+        assert "error: the presets command failed: RuntimeError: the device ran out of memory" in err
+        assert "--debug" in err
+        with pytest.raises(RuntimeError, match="out of memory"):
+            cli.main(["--debug", "presets"])
