@@ -17,6 +17,7 @@ import math
 
 from keras_segup.losses import OHEMCrossEntropy
 from keras_segup.optimizers import TorchSGD
+from keras_segup.presets import BUILTIN_PRESETS
 from keras_segup.schedules import PolyDecay
 
 LOSSES = ("cross_entropy", "ohem")
@@ -254,8 +255,6 @@ def preset_recipe(name):
     >>> preset_recipe("ifa_r50_cityscapes").head_lr_multiplier
     10.0
     """
-    from keras_segup.presets import BUILTIN_PRESETS
-
     values = BUILTIN_PRESETS.get(str(name), {}).get("metadata", {}).get("recipe")
     return None if values is None else Recipe.from_dict(values)
 

@@ -50,7 +50,7 @@ class EpochLog(keras.callbacks.CSVLogger):
     def on_epoch_end(self, epoch, logs=None):
         if self.keys is None:
             self.keys = sorted(logs or {})
-        super().on_epoch_end(epoch, {key: (logs or {}).get(key, "NA") for key in self.keys})
+        super().on_epoch_end(epoch, logs)
 
 
 class ThroughputLogger(keras.callbacks.Callback):
