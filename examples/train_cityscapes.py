@@ -26,7 +26,9 @@ def main(root, preset="gai_cityscapes", checkpoint=None, batch_size=None):
     if batch_size:
         recipe = recipe.scaled_to(int(batch_size))
     print(recipe.describe())
-    train_data = keras_segup.data.cityscapes(root, "train", **recipe.data_options())
+    def train_data(start_step):  # a seekable stream: an interrupted run resumes on the same batches
+        return keras_segup.data.cityscapes(root, "train", **recipe.data_options(), seed=0, start_step=start_step)
+
     val_data = keras_segup.data.cityscapes(root, "val")
     model, _ = keras_segup.training.train(
         lambda: Segmenter.from_preset(preset, load_weights=False, backbone_weights=checkpoint),

@@ -166,11 +166,11 @@ def run_predict(args):
     return 1 if failures else 0
 
 
-def make_dataset(args, split, training, recipe=None):
-    """The dataset chosen by `--data` and `--data-root` (training: the recipe's pipeline)."""
+def make_dataset(args, split, training, recipe=None, start_step=None):
+    """The dataset chosen by `--data` and `--data-root` (training: the recipe's stream from `start_step`)."""
     options = {"training": training}
     if training:
-        options.update(recipe.data_options(), seed=args.seed)
+        options.update(recipe.data_options(), seed=args.seed, start_step=start_step)
     if args.data == "synthetic":  # held-out scenes for evaluation
         count = args.synthetic if training else max(2, args.synthetic // 8)
         size = recipe.crop_size if training else (256, 512)
@@ -229,7 +229,9 @@ def run_train(args):
         print(f"  learning rate scaled to the global batch: {base.learning_rate:g} x "
               f"{recipe.batch_size}/{base.batch_size} = {recipe.learning_rate:g} (linear scaling rule)")
     keras.utils.set_random_seed(args.seed)  # the same initial weights in every process of a run
-    train_data = make_dataset(args, "train", training=True, recipe=recipe)
+    def train_data(start_step):
+        return make_dataset(args, "train", training=True, recipe=recipe, start_step=start_step)
+
     val_data = None if args.no_val else make_dataset(args, "val", training=False)
     keras_segup.training.train(
         lambda: load_model(args), train_data, None, args.output, val_data=val_data,

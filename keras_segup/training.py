@@ -1,7 +1,8 @@
 """Training a segmenter with `model.fit`: recipes, precision, devices, checkpoints, exact resume.
 
 Run folder layout (`output_dir`):
-    backup/       Keras `BackupAndRestore` state (weights, optimizer, epoch)
+    backup/       `epoch-NNNNN.weights.h5`: weights, optimizer and random
+                  state after epoch NNNNN (the latest one is kept)
     last.keras    the model after the latest finished epoch
     final.keras   the model after the last epoch
     log.csv       one row per epoch (loss, mean_iou, val_*, learning rate,
@@ -9,6 +10,8 @@ Run folder layout (`output_dir`):
 """
 
 import contextlib
+import csv
+import json
 import os
 import shutil
 import time
@@ -20,6 +23,46 @@ import numpy as np
 DISTRIBUTIONS = (None, "data_parallel", "multi_worker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 _STARTED = {}  # the process's distribution engines: each starts once
+
+
+class EpochBackup(keras.callbacks.Callback):
+    """Saves the whole training state after every epoch, atomically.
+
+    `backup_dir/epoch-NNNNN.weights.h5` holds the weights, the optimizer's
+    variables (its step, so the schedule too) and the layers' random-seed
+    state after `NNNNN` epochs. It is written to a temporary name and
+    renamed, so a run killed at any moment leaves the previous epoch's file
+    or the new one, never a partial file; older files are removed after.
+    `latest_backup` finds the file to resume from.
+
+    Args:
+        backup_dir: folder of the files.
+    """
+
+    def __init__(self, backup_dir):
+        super().__init__()
+        self.backup_dir = Path(backup_dir)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        path = self.backup_dir / f"epoch-{epoch + 1:05d}.weights.h5"
+        temporary = path.with_name(f".{path.name}.partial.weights.h5")
+        self.model.save_weights(temporary)
+        os.replace(temporary, path)
+        for older in self.backup_dir.glob("epoch-*.weights.h5"):
+            if older != path:
+                older.unlink()
+
+
+def latest_backup(backup_dir):
+    """`(epochs done, weights file)` of the newest `EpochBackup` file, or `(0, None)`."""
+    files = sorted(Path(backup_dir).glob("epoch-*.weights.h5"))
+    if not files:
+        legacy = Path(backup_dir) / "training_metadata.json"  # Keras BackupAndRestore: run folders of earlier versions
+        if legacy.is_file():
+            return json.loads(legacy.read_text())["epoch"], legacy.with_name("latest.weights.h5")
+        return 0, None
+    return int(files[-1].name[len("epoch-") : -len(".weights.h5")]), files[-1]
 
 
 class _LogLearningRate(keras.callbacks.Callback):
@@ -36,15 +79,32 @@ class EpochLog(keras.callbacks.CSVLogger):
     Keras's `CSVLogger` adds a `val_` twin of every column when the first
     epoch has no validation (and of `learning_rate` and the throughput
     when it has); here the columns are the first epoch's keys, or the
-    existing file's header when a resumed run appends to it.
+    existing file's header when a resumed run appends to it. A resumed run
+    first drops the rows of the epochs it trains again (written before an
+    interruption could save their backup).
+
+    Args:
+        filename: the CSV file.
+        append: continue an existing file.
+        initial_epoch: the first epoch this run trains.
     """
+
+    def __init__(self, filename, append=False, initial_epoch=0):
+        super().__init__(filename, append=append)
+        self.initial_epoch = initial_epoch
 
     def on_train_begin(self, logs=None):
         path = Path(self.filename)
         if self.append and path.is_file() and path.stat().st_size:
-            with open(path) as handle:
-                header = handle.readline().strip().split(self.sep)
-            self.keys = [key for key in header if key != "epoch"]
+            with open(path, newline="") as handle:
+                rows = list(csv.reader(handle, delimiter=self.sep))
+            self.keys = [key for key in rows[0] if key != "epoch"]
+            kept = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) < self.initial_epoch]
+            if len(kept) < len(rows):
+                temporary = path.with_name(f".{path.name}.partial")
+                with open(temporary, "w", newline="") as handle:
+                    csv.writer(handle, delimiter=self.sep).writerows(kept)
+                os.replace(temporary, path)
         super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -217,16 +277,26 @@ def train(
 ):
     """Trains with `model.fit`, checkpointing every epoch and resuming exactly.
 
-    An interrupted run started again with the same arguments continues
-    from the last finished epoch with the same weights, optimizer state and
-    learning-rate schedule (Keras `BackupAndRestore`); `log.csv` goes on
-    where it stopped.
+    An interrupted run (even `kill -9`) started again with the same
+    arguments continues from the last finished epoch with the same weights,
+    optimizer state, learning-rate schedule and random state (`EpochBackup`);
+    `log.csv` goes on where it stopped. Given a stream function as
+    `train_data`, the data continue too: the resumed run sees the batches
+    the uninterrupted run would have seen, so it ends with the same weights
+    (bitwise on TensorFlow with `tf.config.experimental.enable_op_determinism()`,
+    and in practice on JAX and torch on CPU; see the README).
 
     Args:
         build_model: zero-argument function returning an uncompiled
             segmenter (called inside the distribution scope and the
             precision policy).
-        train_data: `tf.data.Dataset` of `(images, labels)` batches.
+        train_data: a function `start_step -> tf.data.Dataset` (None: one
+            pass of the training data; an integer: the endless stream of
+            batches from that batch on), such as
+            `lambda start_step: cityscapes(root, seed=0, start_step=start_step)`
+            (see `keras_segup.data.make_dataset`); or a `tf.data.Dataset`
+            of `(images, labels)` batches, which a resumed run iterates
+            afresh.
         epochs: number of epochs; with a `recipe`, default: what its
             iterations or epochs come to.
         output_dir: run folder (see the module docstring).
@@ -263,7 +333,9 @@ def train(
     if not resume and (output_dir / "backup").exists():
         shutil.rmtree(output_dir / "backup")
     output_dir.mkdir(parents=True, exist_ok=True)
-    steps = steps_per_epoch or int(train_data.cardinality())
+    stream = train_data if callable(train_data) else None
+    one_pass = stream(None) if stream else train_data
+    steps = steps_per_epoch or int(one_pass.cardinality())
     if steps < 1:
         raise ValueError(
             "The training dataset has no known length; pass steps_per_epoch "
@@ -273,7 +345,10 @@ def train(
         if recipe is None:
             raise ValueError("Pass epochs, or a recipe that says how long to train.")
         epochs, steps = recipe.epochs_for(steps)
-    if steps != int(train_data.cardinality()):
+    done, backup = latest_backup(output_dir / "backup")
+    if stream:  # the endless stream from the first batch not trained on yet
+        train_data, steps_per_epoch = stream(done * steps), steps
+    elif steps != int(train_data.cardinality()):
         steps_per_epoch = steps  # epochs of `steps` batches from one endless stream
         if int(train_data.cardinality()) > 0:
             train_data = train_data.repeat()
@@ -282,27 +357,32 @@ def train(
     scope, replicas = distribution_scope(distribute)
     with scope, precision_policy(precision):
         model = build_model()
-        if not model.built:  # BackupAndRestore needs the variables before fit
+        if not model.built:  # loading a backup needs the variables
             model(np.zeros((1, 64, 64, 3), "float32"))
         if recipe is not None:
             compile_for_recipe(model, recipe, total)
         else:
             model.compile(loss=loss, learning_rate=learning_rate, total_steps=total + 1, warmup_steps=warmup)
+        if backup is not None:
+            model.optimizer.build(model.trainable_variables)
+            model.load_weights(backup)
     batch_size = getattr(recipe, "batch_size", None) or _batch_size(train_data)
     if verbose:
+        resumed = f", resuming after epoch {done}" if done else ""
         print(f"Training {model.name} on {replicas} device(s), {model.dtype_policy.name}: "
-              f"{epochs} epochs x {steps} steps ({total} steps).")
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(output_dir / "backup"), delete_checkpoint=False),
+              f"{epochs} epochs x {steps} steps ({total} steps){resumed}.")
+    callbacks = [  # the backup last: an epoch it holds is logged and saved
         _LogLearningRate(),
         ThroughputLogger(batch_size),
-        keras.callbacks.ModelCheckpoint(str(output_dir / "last.keras")),
-        EpochLog(str(output_dir / "log.csv"), append=resume),
+        EpochLog(str(output_dir / "log.csv"), append=resume, initial_epoch=done),
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: save_atomically(model, output_dir / "last.keras")),
+        EpochBackup(output_dir / "backup"),
         *callbacks,
     ]
     history = model.fit(
         train_data,
         epochs=epochs,
+        initial_epoch=done,
         steps_per_epoch=steps_per_epoch,
         validation_data=val_data,
         callbacks=callbacks,

@@ -2,6 +2,7 @@ import csv
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -41,6 +42,51 @@ if keras.backend.backend() == "tensorflow":
 from keras_segup.cli import main
 sys.exit(main(["train", "--data", "synthetic", *sys.argv[1:]]))
 """
+
+
+DETERMINISTIC_CLI = """
+import sys, keras
+if keras.backend.backend() == "tensorflow":
+    import tensorflow as tf
+    tf.config.experimental.enable_op_determinism()
+from keras_segup.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+class TestExactResume(TestCase):
+    def test_kill_9_and_the_same_command_give_the_weights_of_an_uninterrupted_run(self, tmp_path):
+        preset = tmp_path / "tiny"
+        tiny_fanet().save_to_preset(preset)
+
+        def command(output):
+            return [sys.executable, "-c", DETERMINISTIC_CLI, "train", "--preset", str(preset), "--data",
+                    "synthetic", "--synthetic", "12", "--crop", "32", "48", "--batch-size", "2", "--epochs", "3",
+                    "--no-val", "--seed", "5", "--output", str(output)]
+
+        straight = subprocess.run(command(tmp_path / "a"), cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert straight.returncode == 0, straight.stderr[-3000:]
+        process = subprocess.Popen(command(tmp_path / "b"), cwd=ROOT, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 600
+        while not (tmp_path / "b/backup/epoch-00001.weights.h5").exists():
+            assert process.poll() is None and time.monotonic() < deadline, "the run ended before epoch 1"
+            time.sleep(0.02)
+        process.kill()  # SIGKILL, in epoch 2 (or while it saves)
+        process.wait()
+        assert not (tmp_path / "b/final.keras").exists()
+        resumed = subprocess.run(command(tmp_path / "b"), cwd=ROOT, capture_output=True, text=True, timeout=600)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert "resuming after epoch" in resumed.stdout
+        a, b = (keras.saving.load_model(tmp_path / f"{run}/final.keras") for run in "ab")
+        for x, y in zip(a.weights, b.weights):
+            if keras.backend.backend() == "tensorflow":  # op determinism: bitwise
+                np.testing.assert_array_equal(self.to_numpy(y), self.to_numpy(x), err_msg=x.path)
+            else:
+                np.testing.assert_allclose(self.to_numpy(y), self.to_numpy(x), rtol=0, atol=1e-6, err_msg=x.path)
+        with open(tmp_path / "b/log.csv") as handle:
+            assert [row["epoch"] for row in csv.DictReader(handle)] == ["0", "1", "2"]
+        assert not list((tmp_path / "b").rglob("*partial*"))
 
 
 class TestTraining(TestCase):
