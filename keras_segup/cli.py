@@ -31,6 +31,7 @@ with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
     from keras_segup.backbones import CheckpointError
     from keras_segup.data import DataError
     from keras_segup.export import ExportError
+    from keras_segup.export import ExportRefused
     from keras_segup.models import Segmenter
     from keras_segup.presets import PresetError
     from keras_segup.recipes import Recipe
@@ -41,6 +42,17 @@ DATASET_FUNCTIONS = ("cityscapes", "ade20k", "voc", "synthetic")
 
 class UsageError(ValueError):
     """A bad input on the command line (exit code 2)."""
+
+
+def positive_int(text):
+    """An argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    return value
 
 
 def add_model_arguments(parser):
@@ -86,11 +98,19 @@ def read_image(path):
     """RGB uint8 array and a note on any conversion; `OSError` if unreadable.
 
     16-bit and 32-bit grayscale is scaled to 8 bits (not clipped), the
-    EXIF orientation of camera images is applied, alpha is dropped.
+    EXIF orientation of camera images is applied, alpha is dropped,
+    palette and CMYK images are converted; floating-point images and images
+    over Pillow's decompression-bomb limit are refused.
     """
     notes = []
-    with Image.open(path) as image:
+    try:
+        opened = Image.open(path)
+    except Image.DecompressionBombError as error:
+        raise OSError(f"{error} If the image is genuine, raise PIL.Image.MAX_IMAGE_PIXELS.") from None
+    with opened as image:
         image.load()
+        if image.mode == "F":
+            raise OSError("a floating-point image (mode F) has no defined 0..255 range; save it as 8- or 16-bit")
         if image.getexif().get(0x0112, 1) != 1:  # EXIF Orientation
             notes.append("rotated as its EXIF orientation says")
         oriented = ImageOps.exif_transpose(image)
@@ -134,9 +154,21 @@ def output_names(paths):
     return names
 
 
+def check_output_folder(option, path):
+    """Refuses, before any work, an output folder `option` that is a file or cannot be created."""
+    path = Path(path)
+    existing = next(folder for folder in (path, *path.parents) if folder.exists())
+    if not existing.is_dir():
+        what = "is a file" if existing == path else f"lies under the file {existing}"
+        raise UsageError(f"{option} {path} {what}; name a folder.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the folder {existing} is not writable; choose another.")
+
+
 def run_predict(args):
     paths = [Path(image) for image in args.images]
     names = output_names(paths)
+    check_output_folder("--out", args.out)
     model = load_model(args)
     class_names, colors = model.labels()
     out = Path(args.out)
@@ -218,6 +250,7 @@ def train_recipe(args):
 
 
 def run_train(args):
+    check_output_folder("--output", args.output)
     try:
         keras_segup.training.distribution_scope(args.distribute)  # engines start before any other work
     except ValueError as error:
@@ -243,8 +276,8 @@ def run_train(args):
 
 
 def run_evaluate(args):
+    dataset = make_dataset(args, args.split, training=False)  # its files are checked before the model loads
     model = load_model(args)
-    dataset = make_dataset(args, args.split, training=False)
     if args.limit:
         dataset = dataset.take(args.limit)
     if args.mode is None:  # the paper's evaluation where the preset names it
@@ -264,25 +297,33 @@ def run_evaluate(args):
 
 
 def run_export(args):
-    model = load_model(args)
     out = Path(args.out or f"model.{args.format}")
+    if out.is_dir() or not out.parent.is_dir():
+        raise UsageError(f"--out {out}: name a file in an existing folder.")
+    if args.format == "onnx" and args.quantization:
+        raise UsageError("--quantization applies to TFLite; ONNX files are float32.")
     if args.format == "tflite":
         representative = None
         if args.quantization == "int8":
             if not args.representative:
                 raise UsageError("int8 needs --representative: a folder of typical input images.")
             folder = Path(args.representative)
+            if not folder.is_dir():
+                raise UsageError(f"--representative {folder} is not a folder of images.")
             files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
             if not files:
                 raise UsageError(f"No PNG or JPEG images in {folder} for int8 calibration.")
-            representative = [read_image(p)[0][None].astype(np.float32) for p in files[:100]]
+            representative = []
+            for file in files[:100]:
+                try:
+                    representative.append(read_image(file)[0][None].astype(np.float32))
+                except (OSError, SyntaxError) as error:
+                    raise UsageError(f"--representative: {file} is not a readable image ({error}).") from None
         report = keras_segup.export.export_tflite(
-            model, out, args.size, args.quantization, representative, args.output
+            load_model(args), out, args.size, args.quantization, representative, args.output
         )
     else:
-        if args.quantization:
-            raise UsageError("--quantization applies to TFLite; ONNX files are float32.")
-        report = keras_segup.export.export_onnx(model, out, args.size, args.opset, args.output)
+        report = keras_segup.export.export_onnx(load_model(args), out, args.size, args.opset, args.output)
     figures = f"class maps agree on {100 * report['class_agreement']:.3f}% of pixels"
     if "max_abs_diff" in report:
         figures += f", max abs logit difference {report['max_abs_diff']:.1e}"
@@ -291,8 +332,6 @@ def run_export(args):
 
 
 def run_benchmark(args):
-    if args.repeats < 1:
-        raise UsageError(f"--repeats must be at least 1; got {args.repeats}.")
     model = load_model(args)
     result = keras_segup.inference.latency(model, args.size, repeats=args.repeats)
     print(f"{keras.backend.backend()}: {result['median_ms']:.1f} ms per image at "
@@ -320,7 +359,7 @@ def build_parser():
     predict.add_argument("images", nargs="+", help="JPEG or PNG files (RGB, grayscale, RGBA)")
     predict.add_argument("--out", default="predictions", help="output folder")
     predict.add_argument("--overlay", action="store_true", help="also write colour overlays with a legend")
-    predict.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="run the model at this size")
+    predict.add_argument("--size", type=positive_int, nargs=2, metavar=("H", "W"), help="run the model at this size")
     predict.set_defaults(run=run_predict)
 
     for name, helptext in (("train", "train with model.fit"), ("evaluate", "per-class IoU and mIoU")):
@@ -328,13 +367,13 @@ def build_parser():
         add_model_arguments(sub)
         sub.add_argument("--data", choices=DATASET_FUNCTIONS, default="cityscapes")
         sub.add_argument("--data-root", help="dataset folder")
-        sub.add_argument("--synthetic", type=int, default=64, help="scenes for --data synthetic")
+        sub.add_argument("--synthetic", type=positive_int, default=64, help="scenes for --data synthetic")
     recipe = " (default: the preset's recipe)"
     commands.choices["evaluate"].add_argument(
-        "--crop", type=int, nargs=2, metavar=("H", "W"), help="windows of --mode slide (default 1024 1024)"
+        "--crop", type=positive_int, nargs=2, metavar=("H", "W"), help="windows of --mode slide (default 1024 1024)"
     )
     train = commands.choices["train"]
-    train.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="training crop" + recipe)
+    train.add_argument("--crop", type=positive_int, nargs=2, metavar=("H", "W"), help="training crop" + recipe)
     train.add_argument(
         "--backbone-weights", metavar="CHECKPOINT",
         help="the paper's ImageNet checkpoint for the backbone: 'paper' (the download the preset "
@@ -350,7 +389,7 @@ def build_parser():
                        help="override any recipe field, e.g. --recipe weight_decay=1e-4 (repeatable)")
     train.add_argument("--precision", choices=keras_segup.training.PRECISIONS,
                        help="Keras dtype policy (default float32)")
-    train.add_argument("--steps-per-epoch", type=int)
+    train.add_argument("--steps-per-epoch", type=positive_int)
     train.add_argument("--no-val", action="store_true")
     train.add_argument("--output", default="runs/train")
     train.add_argument("--restart", action="store_true", help="ignore an interrupted run's state")
@@ -362,27 +401,27 @@ def build_parser():
     evaluate.add_argument("--split", default="val")
     evaluate.add_argument("--mode", choices=("whole", "slide", "multiscale"),
                           help="default: the preset's recipe (whole images for other models)")
-    evaluate.add_argument("--stride", type=int, nargs=2, metavar=("H", "W"), help="default 683 683")
+    evaluate.add_argument("--stride", type=positive_int, nargs=2, metavar=("H", "W"), help="default 683 683")
     evaluate.add_argument("--recipe-from", metavar="PRESET",
                           help="evaluate as this built-in preset's recipe does (default: --preset's)")
-    evaluate.add_argument("--limit", type=int, help="evaluate the first N batches only")
+    evaluate.add_argument("--limit", type=positive_int, help="evaluate the first N batches only")
     evaluate.set_defaults(run=run_evaluate)
 
     export = commands.add_parser("export", help="TFLite or ONNX file, verified against Keras")
     add_model_arguments(export)
     export.add_argument("--format", choices=("tflite", "onnx"), required=True)
-    export.add_argument("--size", type=int, nargs=2, required=True, metavar=("H", "W"))
+    export.add_argument("--size", type=positive_int, nargs=2, required=True, metavar=("H", "W"))
     export.add_argument("--out", help="output file (default model.<format>)")
     export.add_argument("--output", choices=("logits", "classes"), default="logits")
     export.add_argument("--quantization", choices=("float16", "int8"))
     export.add_argument("--representative", help="folder of images for int8 calibration")
-    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--opset", type=positive_int, default=17)
     export.set_defaults(run=run_export)
 
     benchmark = commands.add_parser("benchmark", help="latency of a model on this machine")
     add_model_arguments(benchmark)
-    benchmark.add_argument("--size", type=int, nargs=2, default=(1024, 2048), metavar=("H", "W"))
-    benchmark.add_argument("--repeats", type=int, default=5)
+    benchmark.add_argument("--size", type=positive_int, nargs=2, default=(1024, 2048), metavar=("H", "W"))
+    benchmark.add_argument("--repeats", type=positive_int, default=5)
     benchmark.set_defaults(run=run_benchmark)
     return parser
 
@@ -392,7 +431,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (UsageError, PresetError, DataError, CheckpointError) as error:
+    except (UsageError, PresetError, DataError, CheckpointError, ExportRefused) as error:
         hint = " (on the command line: --no-weights)" if "load_weights=False" in str(error) else ""
         print(f"error: {error}{hint}", file=sys.stderr)
         return 2

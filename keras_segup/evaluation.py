@@ -7,6 +7,7 @@ from keras_segup import inference
 from keras_segup.metrics import confusion_matrix
 from keras_segup.metrics import iou_from_confusion
 from keras_segup.models.segmenter import Segmenter
+from keras_segup.utils.data_errors import named_data_errors
 
 MODES = ("whole", "slide", "multiscale")
 
@@ -93,14 +94,15 @@ def evaluate(model, dataset, num_classes=None, class_names=None, mode="whole", v
     progress = Progbar(steps, unit_name="batch", stateful_metrics=["mIoU"]) if verbose else None
     confusion = np.zeros((num_classes, num_classes), np.int64)
     step = 0
-    for step, (images, labels) in enumerate(dataset, 1):
-        images = np.asarray(images)
-        classes = predict_probabilities(model, images, mode, **inference_kwargs).argmax(-1)
-        confusion += confusion_matrix(np.asarray(labels), classes, num_classes)
-        if on_prediction is not None:
-            on_prediction(images, classes)
-        if progress:
-            progress.update(step, [("mIoU", np.nanmean(iou_from_confusion(confusion)))], finalize=False)
+    with named_data_errors():  # a bad label found by tf.data: a DataError naming the file
+        for step, (images, labels) in enumerate(dataset, 1):
+            images = np.asarray(images)
+            classes = predict_probabilities(model, images, mode, **inference_kwargs).argmax(-1)
+            confusion += confusion_matrix(np.asarray(labels), classes, num_classes)
+            if on_prediction is not None:
+                on_prediction(images, classes)
+            if progress:
+                progress.update(step, [("mIoU", np.nanmean(iou_from_confusion(confusion)))], finalize=False)
     if step == 0:
         raise ValueError("The dataset yielded no batches; check its split and filters.")
     if progress:

@@ -157,6 +157,14 @@ def resolve(handle):
     folder = Path(handle)
     if folder.is_dir():
         config = _read_json(folder / CONFIG_FILE)
+        if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) or not isinstance(
+            config.get("config"), dict
+        ):
+            raise PresetError(
+                f"The preset file {folder / CONFIG_FILE} must hold an object with \"class_name\" (e.g. "
+                "\"FANetSegmenter\") and \"config\" (its constructor arguments); write presets with "
+                "Segmenter.save_to_preset."
+            )
         metadata = _read_json(folder / METADATA_FILE)
         local = folder / WEIGHTS_FILE
         return folder.name, config, metadata, local if local.is_file() else None

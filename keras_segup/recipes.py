@@ -104,8 +104,8 @@ class Recipe:
             if value is not None and (not isinstance(value, int) or value < 1):
                 problems.append(f"{name} must be a positive integer, got {value!r}")
         for name in ("learning_rate", "poly_power", "head_lr_multiplier"):
-            if not getattr(self, name) > 0:
-                problems.append(f"{name} must be positive, got {getattr(self, name)!r}")
+            if not 0 < getattr(self, name) < math.inf:
+                problems.append(f"{name} must be positive and finite, got {getattr(self, name)!r}")
         if not 0 <= self.momentum < 1:
             problems.append(f"momentum must be in [0, 1), got {self.momentum!r}")
         if self.weight_decay < 0 or self.warmup_iterations < 0 or not 0 < self.warmup_ratio <= 1:

@@ -20,6 +20,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_segup.utils.data_errors import named_data_errors
+
 DISTRIBUTIONS = (None, "data_parallel", "multi_worker")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 _STARTED = {}  # the process's distribution engines: each starts once
@@ -58,7 +60,7 @@ def latest_backup(backup_dir):
     """`(epochs done, weights file)` of the newest `EpochBackup` file, or `(0, None)`."""
     files = sorted(Path(backup_dir).glob("epoch-*.weights.h5"))
     if not files:
-        legacy = Path(backup_dir) / "training_metadata.json"  # Keras BackupAndRestore: run folders of earlier versions
+        legacy = Path(backup_dir) / "training_metadata.json"  # earlier versions: Keras BackupAndRestore
         if legacy.is_file():
             return json.loads(legacy.read_text())["epoch"], legacy.with_name("latest.weights.h5")
         return 0, None
@@ -94,22 +96,23 @@ class EpochLog(keras.callbacks.CSVLogger):
         self.initial_epoch = initial_epoch
 
     def on_train_begin(self, logs=None):
+        self.columns = None
         path = Path(self.filename)
         if self.append and path.is_file() and path.stat().st_size:
             with open(path, newline="") as handle:
                 rows = list(csv.reader(handle, delimiter=self.sep))
-            self.keys = [key for key in rows[0] if key != "epoch"]
+            self.columns = [key for key in rows[0] if key != "epoch"]
             kept = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) < self.initial_epoch]
             if len(kept) < len(rows):
                 temporary = path.with_name(f".{path.name}.partial")
                 with open(temporary, "w", newline="") as handle:
                     csv.writer(handle, delimiter=self.sep).writerows(kept)
                 os.replace(temporary, path)
-        super().on_train_begin(logs)
 
     def on_epoch_end(self, epoch, logs=None):
-        if self.keys is None:
-            self.keys = sorted(logs or {})
+        if self.csv_file is None:  # opened with the first row: a run that fails first leaves no empty log
+            super().on_train_begin()
+            self.keys = self.columns or sorted(logs or {})
         super().on_epoch_end(epoch, logs)
 
 
@@ -379,16 +382,17 @@ def train(
         EpochBackup(output_dir / "backup"),
         *callbacks,
     ]
-    history = model.fit(
-        train_data,
-        epochs=epochs,
-        initial_epoch=done,
-        steps_per_epoch=steps_per_epoch,
-        validation_data=val_data,
-        callbacks=callbacks,
-        shuffle=False,
-        verbose=verbose,
-    )
+    with named_data_errors():  # a bad label found by tf.data: a DataError naming the file
+        history = model.fit(
+            train_data,
+            epochs=epochs,
+            initial_epoch=done,
+            steps_per_epoch=steps_per_epoch,
+            validation_data=val_data,
+            callbacks=callbacks,
+            shuffle=False,
+            verbose=verbose,
+        )
     save_atomically(model, output_dir / "final.keras")
     return model, history
 

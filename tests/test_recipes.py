@@ -45,7 +45,7 @@ class TestRecipes(TestCase):
         assert recipe.crop_size == (512, 1024) and recipe.flip is False and recipe.aux_weights == (1.0, 0.5)
         assert recipe.override("epochs=3").epochs == 3 and recipe.override("epochs=3").iterations is None
         for text, message in (("speed=3", "FIELD=VALUE"), ("flip=maybe", "takes a bool"),
-                              ("learning_rate=-1", "learning_rate must be positive"),
+                              ("learning_rate=-1", "learning_rate must be positive and finite"),
                               ("iterations=none", "exactly one of iterations"),
                               ("crop_size=0,5", "two positive sizes")):
             with pytest.raises(ValueError, match=message):
@@ -105,7 +105,7 @@ class TestTrainCommand(TestCase):
                   "--output", str(tmp_path)]
         for option, message in ((["--recipe", "momentum=2"], "momentum must be in [0, 1)"),
                                 (["--epochs", "0"], "epochs must be a positive integer, got 0"),
-                                (["--lr", "-0.01"], "learning_rate must be positive, got -0.01"),
+                                (["--lr", "-0.01"], "learning_rate must be positive and finite, got -0.01"),
                                 (["--batch-size", "0"], "batch_size must be a positive integer, got 0")):
             assert cli.main(common + option) == 2, option
             assert message in capsys.readouterr().err

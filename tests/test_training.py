@@ -108,6 +108,18 @@ class TestTraining(TestCase):
         assert not any(key.startswith("val_") for key in rows[0])  # no validation, no val_ columns
         assert (tmp_path / "b/final.keras").is_file() and (tmp_path / "b/last.keras").is_file()
 
+    def test_a_run_folder_of_keras_backup_and_restore_resumes(self, tmp_path):
+        dataset = data.synthetic(4, size=(32, 64), batch_size=2, seed=1)
+        model = tiny_fanet()
+        model(np.zeros((1, 64, 64, 3), "float32"))
+        model.compile(learning_rate=0.05, total_steps=5, warmup_steps=0)
+        model.optimizer.build(model.trainable_variables)
+        (tmp_path / "backup").mkdir()
+        model.save_weights(tmp_path / "backup/latest.weights.h5")
+        (tmp_path / "backup/training_metadata.json").write_text('{"epoch": 1, "batch": 0}')
+        _, history = training.train(tiny_fanet, dataset, epochs=2, output_dir=tmp_path, verbose=0)
+        assert history.epoch == [1]
+
     def test_unknown_distribution_and_torch_refusal(self):
         with pytest.raises(ValueError, match="Unknown distribution"):
             training.distribution_scope("model_parallel")

@@ -4,9 +4,13 @@ Every check here reads file headers and tails only (a few bytes per file),
 so a whole dataset is verified in seconds, and every error names the file.
 """
 
+import contextlib
+import re
 from pathlib import Path
 
+import tensorflow as tf
 from PIL import Image
+from tqdm import tqdm
 
 # a complete PNG ends with its IEND chunk; a complete JPEG with the EOI marker
 _PNG_END = b"IEND\xaeB`\x82"
@@ -43,7 +47,7 @@ def probe(path):
             tail = handle.read()
     except FileNotFoundError:
         raise DataError(f"The file {path} is missing.") from None
-    except (OSError, SyntaxError) as error:
+    except (OSError, SyntaxError, Image.DecompressionBombError) as error:
         raise DataError(f"The file {path} is not a readable image ({error}).") from None
     ending = {"PNG": _PNG_END, "JPEG": _JPEG_END}.get(kind)
     if ending is None:
@@ -98,3 +102,62 @@ def check_pairs(pairs, description):
                 f"{label_size[0]}x{label_size[1]} (width x height); they must match."
             )
     return pairs
+
+
+# the files of the pipelines built in this process, searched for the culprit of a decode error
+_PIPELINE_FILES = {}
+
+
+def register_files(paths):
+    """Remembers the files a pipeline reads, so `named_data_errors` can name one that fails to decode."""
+    _PIPELINE_FILES.update(dict.fromkeys(str(path) for path in paths))
+
+
+def _undecodable(reason):
+    """The first remembered file TensorFlow cannot decode, and its reason; `(None, reason)` if none."""
+    for path in tqdm(list(_PIPELINE_FILES), desc="finding the file that failed to decode", unit="file",
+                     leave=False):
+        try:
+            tf.io.decode_image(tf.io.read_file(path), expand_animations=False)
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+            return path, error.message.strip().splitlines()[0][:300]
+    return None, reason
+
+
+_OUT_OF_RANGE = re.compile(r"label value out of range \((.*?)\) in file\] \[(.*?)\] \[value\] \[\[?(-?\d+)")
+
+
+@contextlib.contextmanager
+def named_data_errors():
+    """Re-raises an error of a `tf.data` pipeline being read as a `DataError` naming the file.
+
+    A label value the dataset does not define stops the pipeline with
+    TensorFlow's `InvalidArgumentError`, which buries the file name in a
+    long message; here it becomes one sentence with the file and the value.
+    A file that passed the header checks but fails to decode (damaged in
+    the middle) is found among the pipelines' files and named with
+    TensorFlow's reason.
+
+    Example:
+    ```python
+    with named_data_errors():
+        model.fit(data.cityscapes(root, "train", training=True), epochs=1)
+    ```
+    """
+    try:
+        yield
+    except tf.errors.InvalidArgumentError as error:
+        found = _OUT_OF_RANGE.search(error.message)
+        if found:
+            description, path, value = found.groups()
+            raise DataError(
+                f"The label file {path} holds the value {value}, which is out of range ({description}); "
+                "fix the file, or choose the dataset encoding it uses."
+            ) from None
+        if any(word in error.message.lower() for word in ("decode", "png", "jpeg")):
+            path, reason = _undecodable(error.message.strip().splitlines()[0][:300])
+            raise DataError(
+                f"{f'The file {path}' if path else 'A dataset file'} could not be decoded ({reason}); it is "
+                "corrupt: re-extract it, or remove it with its image or label."
+            ) from None
+        raise

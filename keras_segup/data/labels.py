@@ -19,11 +19,16 @@ CITYSCAPES_NUM_LABEL_IDS = 34  # labelIds 0..33 occur in the PNGs
 CITYSCAPES_TRAIN_TO_LABEL = np.array(sorted(CITYSCAPES_LABEL_TO_TRAIN), np.uint8)
 
 
-def _assert_known(ids, path, description):
-    """Fails with the file name where a pixel's value had no training id (-1)."""
+def _assert_known(ids, stored, path, description):
+    """Fails with the file name and the stored value where a pixel had no training id (-1).
+
+    `keras_segup.data.files.named_data_errors` turns the failure into a
+    `DataError` where the pipeline is consumed.
+    """
     valid = tf.reduce_all(ids >= 0)
     message = f"label value out of range ({description}) in file"
-    with tf.control_dependencies([tf.debugging.Assert(valid, [message, path])]):
+    first = tf.boolean_mask(stored, ids < 0)[:1]
+    with tf.control_dependencies([tf.debugging.Assert(valid, [message, path, "value", first])]):
         return tf.identity(ids)
 
 
@@ -58,7 +63,7 @@ def lookup_decoder(table, description):
     def decode(raw, path):
         stored = decode_index_png(raw)
         ids = tf.where(stored < 256, tf.gather(lut, tf.minimum(stored, 255)), -1)  # 16-bit values past 255
-        return _assert_known(ids, path, description)
+        return _assert_known(ids, stored, path, description)
 
     return decode
 
@@ -91,8 +96,8 @@ def palette_decoder(palette, void_color=None, description="palette colours"):
 
     def decode(raw, path):
         rgb = tf.cast(tf.io.decode_png(raw, channels=3), tf.int32)
-        key = rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2]
-        return _assert_known(table.lookup(key), path, description)
+        key = rgb[..., 0] * 65536 + rgb[..., 1] * 256 + rgb[..., 2]  # the value shown: 0xRRGGBB
+        return _assert_known(table.lookup(key), key, path, description)
 
     return decode
 

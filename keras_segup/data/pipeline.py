@@ -5,6 +5,7 @@ import random
 import tensorflow as tf
 
 from keras_segup.data.files import DataError
+from keras_segup.data.files import register_files
 from keras_segup.data.transforms import augment
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -26,6 +27,7 @@ def file_source(pairs, decode_label):
         return image, decode_label(tf.io.read_file(label_path), label_path)
 
     images, labels = (list(column) for column in zip(*pairs))
+    register_files(images + labels)
     return (images, labels), load
 
 

@@ -29,18 +29,22 @@ class ExportError(ValueError):
     """An export that was refused or failed its check; no file is left behind."""
 
 
+class ExportRefused(ExportError):
+    """An export refused before any work: a bad argument (the command line exits 2)."""
+
+
 def check_common(input_size, output):
     """`(height, width)` as ints; `ExportError` for a dynamic size or unknown output."""
     if output not in OUTPUTS:
-        raise ExportError(f"Unknown output {output!r}; choose 'logits' or 'classes'.")
+        raise ExportRefused(f"Unknown output {output!r}; choose 'logits' or 'classes'.")
     if input_size is None or len(input_size) != 2 or any(n is None for n in input_size):
-        raise ExportError(
+        raise ExportRefused(
             f"Exported models need a static input size (height, width); got {input_size}. "
             "Export once per deployment resolution, e.g. input_size=(512, 1024)."
         )
     height, width = (int(n) for n in input_size)
     if height < 32 or width < 32:
-        raise ExportError(f"The input size {input_size} is too small; use at least 32x32.")
+        raise ExportRefused(f"The input size {input_size} is too small; use at least 32x32.")
     return height, width
 
 
@@ -86,7 +90,7 @@ def as_frames(data, input_size):
         batches = [np.asarray(item[0] if isinstance(item, tuple) else item) for item in data]
     frames = np.concatenate([b if b.ndim == 4 else b[None] for b in batches]).astype(np.float32)
     if frames.shape[-1] != 3:
-        raise ExportError(f"Representative frames must be RGB (..., 3); got shape {frames.shape}.")
+        raise ExportRefused(f"Representative frames must be RGB (..., 3); got shape {frames.shape}.")
     if frames.shape[1:3] != tuple(input_size):
         frames = keras.ops.convert_to_numpy(
             keras.ops.image.resize(frames, input_size, interpolation="bilinear")
@@ -173,7 +177,9 @@ def export_atomically(model, path, fmt, convert, run_exported, options):
     """
     path = Path(path)
     if not path.parent.is_dir():
-        raise ExportError(f"The folder {path.parent} does not exist; create it first.")
+        raise ExportRefused(f"The folder {path.parent} does not exist; create it first.")
+    if path.is_dir():
+        raise ExportRefused(f"{path} is a folder; name the file to write (e.g. {path / ('model.' + fmt)}).")
     partial = path.with_name(f".{path.name}.partial")
     steps = ("convert", "verify", "write")
     with tqdm(total=len(steps), desc=f"exporting {fmt}", unit="step", leave=False) as progress:

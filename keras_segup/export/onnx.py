@@ -3,6 +3,7 @@
 import numpy as np
 
 from keras_segup.export.common import ExportError
+from keras_segup.export.common import ExportRefused
 from keras_segup.export.common import check_common
 from keras_segup.export.common import export_atomically
 from keras_segup.export.common import serving_function
@@ -71,7 +72,7 @@ def export_onnx(model, path, input_size, opset=17, output="logits"):
     ```
     """
     if opset not in OPSETS:
-        raise ExportError(
+        raise ExportRefused(
             f"Opset {opset} is not supported: tf2onnx 1.17 expresses our graphs with opsets "
             f"{OPSETS.start}..{OPSETS.stop - 1}."
         )

@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 
 from keras_segup.export.common import ExportError
+from keras_segup.export.common import ExportRefused
 from keras_segup.export.common import as_frames
 from keras_segup.export.common import check_common
 from keras_segup.export.common import export_atomically
@@ -106,9 +107,9 @@ def export_tflite(model, path, input_size, quantization=None, representative_dat
     ```
     """
     if quantization not in QUANTIZATIONS:
-        raise ExportError(f"Unknown quantization {quantization!r}; choose one of {QUANTIZATIONS}.")
+        raise ExportRefused(f"Unknown quantization {quantization!r}; choose one of {QUANTIZATIONS}.")
     if quantization == "int8" and representative_data is None:
-        raise ExportError(
+        raise ExportRefused(
             "int8 quantization calibrates on real inputs: pass representative_data "
             "(a few dozen training images)."
         )

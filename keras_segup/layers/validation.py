@@ -84,3 +84,22 @@ def check_num_classes(owner, num_classes):
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"{owner}: `num_classes` must be an int >= 1; got {num_classes!r}.")
     return num_classes
+
+
+def check_size(argument, size):
+    """`size` as a `(height, width)` tuple; a `ValueError` naming `argument` unless two positive integers.
+
+    Traced (symbolic) sizes pass through unchecked.
+
+    Args:
+        argument: the argument's name, for the message.
+        size: `(height, width)`.
+
+    Returns:
+        The size as a tuple.
+    """
+    values = tuple(size) if isinstance(size, (tuple, list, np.ndarray)) else None
+    numeric = values is not None and all(isinstance(v, (int, float, np.number)) for v in values)
+    if values is None or len(values) != 2 or (numeric and any(v != int(v) or v < 1 for v in values)):
+        raise ValueError(f"`{argument}` must be two positive whole numbers (height, width); got {size!r}.")
+    return tuple(int(v) for v in values) if numeric else values

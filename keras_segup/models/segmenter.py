@@ -17,6 +17,7 @@ from keras_segup.datasets_info import IGNORE_INDEX
 from keras_segup.datasets_info import bit_palette
 from keras_segup.layers.validation import check_images
 from keras_segup.layers.validation import check_num_classes
+from keras_segup.layers.validation import check_size
 from keras_segup.losses import OHEMCrossEntropy
 from keras_segup.metrics import MeanIoU
 from keras_segup.ops import resize_bilinear
@@ -234,7 +235,7 @@ class Segmenter(keras.Model):
         ```
         """
         images = check_images(images)
-        if size is not None and tuple(size) != images.shape[1:3]:
+        if size is not None and check_size("size", size) != images.shape[1:3]:
             inputs = ops.convert_to_numpy(resize_bilinear(ops.convert_to_tensor(images), tuple(size)))
             logits = self.predict_on_batch(inputs)
             logits = resize_bilinear(ops.convert_to_tensor(logits), images.shape[1:3])
@@ -347,7 +348,12 @@ class Segmenter(keras.Model):
         """
         name, config, metadata, local_weights = preset_store.resolve(handle)
         target = keras.saving.get_registered_object(f"keras_segup>{config['class_name']}")
-        if target is None or not issubclass(target, cls):
+        if not (isinstance(target, type) and issubclass(target, Segmenter)):
+            raise preset_store.PresetError(
+                f"Preset {name!r} names the class {config['class_name']!r}, which is not a keras_segup "
+                "segmenter (GAISegmenter, FANetSegmenter, IFASegmenter, RSPSegmenter)."
+            )
+        if not issubclass(target, cls):
             raise preset_store.PresetError(
                 f"Preset {name!r} builds a {config['class_name']}, not a {cls.__name__}; "
                 f"load it with keras_segup.models.{config['class_name']}.from_preset."

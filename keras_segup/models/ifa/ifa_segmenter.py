@@ -1,6 +1,7 @@
 import keras
 from keras import ops
 
+from keras_segup.layers.validation import check_size
 from keras_segup.models.ifa.ifa_head import IFAHead
 from keras_segup.models.segmenter import Segmenter
 
@@ -36,6 +37,6 @@ class IFASegmenter(Segmenter):
         features = self.pyramid(self.normalize(images), training=training)
         if output_size is None:
             return self.decode(features, ops.shape(images)[1:3], training)
-        logits = self.head(features, output_size=tuple(output_size), training=training)
+        logits = self.head(features, output_size=check_size("output_size", output_size), training=training)
         return ops.cast(logits, "float32")
 
