@@ -262,6 +262,7 @@ def run_train(args):
         print(f"  learning rate scaled to the global batch: {base.learning_rate:g} x "
               f"{recipe.batch_size}/{base.batch_size} = {recipe.learning_rate:g} (linear scaling rule)")
     keras.utils.set_random_seed(args.seed)  # the same initial weights in every process of a run
+
     def train_data(start_step):
         return make_dataset(args, "train", training=True, recipe=recipe, start_step=start_step)
 

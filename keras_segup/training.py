@@ -34,7 +34,8 @@ class EpochBackup(keras.callbacks.Callback):
     variables (its step, so the schedule too) and the layers' random-seed
     state after `NNNNN` epochs. It is written to a temporary name and
     renamed, so a run killed at any moment leaves the previous epoch's file
-    or the new one, never a partial file; older files are removed after.
+    or the new one, never a partial one under that name (`train` removes
+    a temporary a kill left behind); older files are removed after.
     `latest_backup` finds the file to resume from.
 
     Args:
@@ -336,6 +337,8 @@ def train(
     if not resume and (output_dir / "backup").exists():
         shutil.rmtree(output_dir / "backup")
     output_dir.mkdir(parents=True, exist_ok=True)
+    for temporary in [*output_dir.glob(".*.partial*"), *output_dir.glob("backup/.*.partial*")]:
+        temporary.unlink()  # what a killed run was writing
     stream = train_data if callable(train_data) else None
     one_pass = stream(None) if stream else train_data
     steps = steps_per_epoch or int(one_pass.cardinality())

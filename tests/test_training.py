@@ -75,6 +75,7 @@ class TestExactResume(TestCase):
         process.kill()  # SIGKILL, in epoch 2 (or while it saves)
         process.wait()
         assert not (tmp_path / "b/final.keras").exists()
+        (tmp_path / "b/backup/.epoch-00002.weights.h5.partial.weights.h5").write_bytes(b"killed while saving")
         resumed = subprocess.run(command(tmp_path / "b"), cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert "resuming after epoch" in resumed.stdout
