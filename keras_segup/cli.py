@@ -32,6 +32,7 @@ with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
     from keras_segup.data import DataError
     from keras_segup.export import ExportError
     from keras_segup.export import ExportRefused
+    from keras_segup.export.common import check_destination
     from keras_segup.models import Segmenter
     from keras_segup.presets import PresetError
     from keras_segup.recipes import Recipe
@@ -298,9 +299,7 @@ def run_evaluate(args):
 
 
 def run_export(args):
-    out = Path(args.out or f"model.{args.format}")
-    if out.is_dir() or not out.parent.is_dir():
-        raise UsageError(f"--out {out}: name a file in an existing folder.")
+    out = check_destination(args.out or f"model.{args.format}", args.format)  # before the model loads
     if args.format == "onnx" and args.quantization:
         raise UsageError("--quantization applies to TFLite; ONNX files are float32.")
     if args.format == "tflite":

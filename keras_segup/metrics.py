@@ -26,6 +26,17 @@ def iou_from_confusion(confusion):
         return np.where(union > 0, hits / union, np.nan)
 
 
+def check_labels(labels, num_classes, ignore_class=IGNORE_INDEX):
+    """A `ValueError` with the count and an example if a numpy label is outside `0..num_classes-1`."""
+    labels = np.asarray(labels)
+    bad = (labels != ignore_class) & ((labels < 0) | (labels >= num_classes))
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} label values are out of range, e.g. {labels[bad][0]}: labels must be "
+            f"0..{num_classes - 1} or {ignore_class} (ignored). Map the dataset's ids to training ids first."
+        )
+
+
 def confusion_matrix(labels, classes, num_classes, ignore_class=IGNORE_INDEX):
     """Exact int64 confusion matrix of numpy label and class maps.
 
@@ -42,13 +53,8 @@ def confusion_matrix(labels, classes, num_classes, ignore_class=IGNORE_INDEX):
     classes = np.asarray(classes).astype(np.int64).ravel()
     if labels.shape != classes.shape:
         raise ValueError(f"labels and predictions differ in size: {labels.size} vs {classes.size}.")
+    check_labels(labels, num_classes, ignore_class)
     valid = labels != ignore_class
-    bad = valid & ((labels < 0) | (labels >= num_classes))
-    if bad.any():
-        raise ValueError(
-            f"Label value {labels[bad][0]} is out of range: labels must be 0..{num_classes - 1} "
-            f"or {ignore_class} (ignored). Map the dataset's ids to training ids first."
-        )
     index = labels[valid] * num_classes + classes[valid]
     return np.bincount(index, minlength=num_classes**2).reshape(num_classes, num_classes)
 
@@ -98,7 +104,7 @@ class MeanIoU(keras.metrics.Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         n = self.num_classes
         if isinstance(y_true, np.ndarray):
-            self._check_labels(y_true)
+            check_labels(y_true, n, self.ignore_class)
         y_true = ops.convert_to_tensor(y_true)
         y_pred = ops.convert_to_tensor(y_pred)
         if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1 and n > 1:
@@ -137,15 +143,6 @@ class MeanIoU(keras.metrics.Metric):
                 f"{self.ignore_class} (ignored). Map the dataset's ids to training ids first."
             )
         return iou_from_confusion(ops.convert_to_numpy(self.confusion))
-
-    def _check_labels(self, labels):
-        outside = (labels != self.ignore_class) & ((labels < 0) | (labels >= self.num_classes))
-        if outside.any():
-            raise ValueError(
-                f"{int(outside.sum())} label values are out of range, e.g. {labels[outside][0]}: labels must "
-                f"be 0..{self.num_classes - 1} or {self.ignore_class} (ignored). Map the dataset's ids to "
-                "training ids first."
-            )
 
     def reset_state(self):
         self.confusion.assign(ops.zeros((self.num_classes, self.num_classes), "int32"))

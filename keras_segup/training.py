@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_segup.utils.atomic import write_atomically
 from keras_segup.utils.data_errors import named_data_errors
 
 DISTRIBUTIONS = (None, "data_parallel", "multi_worker")
@@ -33,9 +34,7 @@ class EpochBackup(keras.callbacks.Callback):
     `backup_dir/epoch-NNNNN.weights.h5` holds the weights, the optimizer's
     variables (its step, so the schedule too) and the layers' random-seed
     state after `NNNNN` epochs. It is written to a temporary name and
-    renamed, so a run killed at any moment leaves the previous epoch's file
-    or the new one, never a partial one under that name (`train` removes
-    a temporary a kill left behind); older files are removed after.
+    renamed (`write_atomically`); older files are removed after.
     `latest_backup` finds the file to resume from.
 
     Args:
@@ -49,9 +48,7 @@ class EpochBackup(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         self.backup_dir.mkdir(parents=True, exist_ok=True)
         path = self.backup_dir / f"epoch-{epoch + 1:05d}.weights.h5"
-        temporary = path.with_name(f".{path.name}.partial.weights.h5")
-        self.model.save_weights(temporary)
-        os.replace(temporary, path)
+        write_atomically(path, self.model.save_weights)
         for older in self.backup_dir.glob("epoch-*.weights.h5"):
             if older != path:
                 older.unlink()
@@ -105,10 +102,7 @@ class EpochLog(keras.callbacks.CSVLogger):
             self.columns = [key for key in rows[0] if key != "epoch"]
             kept = [rows[0]] + [row for row in rows[1:] if row and int(row[0]) < self.initial_epoch]
             if len(kept) < len(rows):
-                temporary = path.with_name(f".{path.name}.partial")
-                with open(temporary, "w", newline="") as handle:
-                    csv.writer(handle, delimiter=self.sep).writerows(kept)
-                os.replace(temporary, path)
+                write_atomically(path, lambda temporary: _write_rows(temporary, kept, self.sep))
 
     def on_epoch_end(self, epoch, logs=None):
         if self.csv_file is None:  # opened with the first row: a run that fails first leaves no empty log
@@ -337,7 +331,7 @@ def train(
     if not resume and (output_dir / "backup").exists():
         shutil.rmtree(output_dir / "backup")
     output_dir.mkdir(parents=True, exist_ok=True)
-    for temporary in [*output_dir.glob(".*.partial*"), *output_dir.glob("backup/.*.partial*")]:
+    for temporary in [*output_dir.glob(".partial.*"), *output_dir.glob("backup/.partial.*")]:
         temporary.unlink()  # what a killed run was writing
     stream = train_data if callable(train_data) else None
     one_pass = stream(None) if stream else train_data
@@ -381,7 +375,7 @@ def train(
         _LogLearningRate(),
         ThroughputLogger(batch_size),
         EpochLog(str(output_dir / "log.csv"), append=resume, initial_epoch=done),
-        keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: save_atomically(model, output_dir / "last.keras")),
+        keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: write_atomically(output_dir / "last.keras", model.save)),
         EpochBackup(output_dir / "backup"),
         *callbacks,
     ]
@@ -396,19 +390,13 @@ def train(
             shuffle=False,
             verbose=verbose,
         )
-    save_atomically(model, output_dir / "final.keras")
+    write_atomically(output_dir / "final.keras", model.save)
     return model, history
 
 
-def save_atomically(model, path):
-    """Saves `model` to `path` through a temporary file: an existing file is replaced only by a whole one."""
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        model.save(temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+def _write_rows(path, rows, separator):
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle, delimiter=separator).writerows(rows)
 
 
 def _batch_size(dataset):

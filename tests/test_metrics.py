@@ -74,7 +74,7 @@ class TestMetrics(TestCase):
         assert clone.num_classes == 7 and clone.ignore_class == 0
 
     def test_confusion_matrix_rejects_out_of_range_labels(self):
-        with pytest.raises(ValueError, match="Label value 9 is out of range"):
+        with pytest.raises(ValueError, match="1 label values are out of range, e.g. 9"):
             confusion_matrix(np.array([0, 9]), np.array([0, 1]), 5)
         with pytest.raises(ValueError, match="must be positive"):
             MeanIoU(0)

@@ -11,6 +11,7 @@ import pytest
 
 from keras_segup import data
 from keras_segup import training
+from keras_segup.utils.atomic import write_atomically
 from keras_segup.models import FANetSegmenter
 from tests.test_case import TestCase
 
@@ -75,7 +76,7 @@ class TestExactResume(TestCase):
         process.kill()  # SIGKILL, in epoch 2 (or while it saves)
         process.wait()
         assert not (tmp_path / "b/final.keras").exists()
-        (tmp_path / "b/backup/.epoch-00002.weights.h5.partial.weights.h5").write_bytes(b"killed while saving")
+        (tmp_path / "b/backup/.partial.epoch-00002.weights.h5").write_bytes(b"killed while saving")
         resumed = subprocess.run(command(tmp_path / "b"), cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert "resuming after epoch" in resumed.stdout
@@ -185,5 +186,5 @@ class TestFinalModel(TestCase):
 
         monkeypatch.setattr(model, "save", broken_save)
         with pytest.raises(OSError, match="disk full"):
-            training.save_atomically(model, target)
+            write_atomically(target, model.save)
         assert target.read_bytes() == b"the previous run" and sorted(tmp_path.iterdir()) == [target]

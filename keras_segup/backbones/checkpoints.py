@@ -1,7 +1,6 @@
 """The papers' ImageNet checkpoints (PyTorch) into `PaperResNetBackbone`s."""
 
 import hashlib
-import os
 import shutil
 import urllib.parse
 import zipfile
@@ -10,6 +9,7 @@ from pathlib import Path
 import keras
 
 from keras_segup.convert.weight_porter import WeightPorter
+from keras_segup.utils.atomic import write_atomically
 
 
 class CheckpointError(ValueError):
@@ -118,13 +118,15 @@ def _unpack(archive):
                 )
             target = archive.parent / Path(members[0]).name
             if not target.is_file():
-                temporary = target.with_suffix(target.suffix + ".part")
-                with bundle.open(members[0]) as source, open(temporary, "wb") as out:
-                    shutil.copyfileobj(source, out)
-                os.replace(temporary, target)
+                write_atomically(target, lambda temporary: _extract(bundle, members[0], temporary))
     except zipfile.BadZipFile as error:
         raise CheckpointError(f"{archive} is not a readable zip archive: {error}") from None
     return target
+
+
+def _extract(bundle, member, path):
+    with bundle.open(member) as source, open(path, "wb") as out:
+        shutil.copyfileobj(source, out)
 
 
 def _read_file(path):

@@ -4,7 +4,6 @@ Every check here reads file headers and tails only (a few bytes per file),
 so a whole dataset is verified in seconds, and every error names the file.
 """
 
-import contextlib
 import re
 from pathlib import Path
 
@@ -127,37 +126,30 @@ def _undecodable(reason):
 _OUT_OF_RANGE = re.compile(r"label value out of range \((.*?)\) in file\] \[(.*?)\] \[value\] \[\[?(-?\d+)")
 
 
-@contextlib.contextmanager
-def named_data_errors():
-    """Re-raises an error of a `tf.data` pipeline being read as a `DataError` naming the file.
+def as_data_error(error):
+    """The `DataError` naming the file for a `tf.data` `InvalidArgumentError`, or None for other errors.
 
     A label value the dataset does not define stops the pipeline with
     TensorFlow's `InvalidArgumentError`, which buries the file name in a
-    long message; here it becomes one sentence with the file and the value.
-    A file that passed the header checks but fails to decode (damaged in
-    the middle) is found among the pipelines' files and named with
-    TensorFlow's reason.
-
-    Example:
-    ```python
-    with named_data_errors():
-        model.fit(data.cityscapes(root, "train", training=True), epochs=1)
-    ```
+    long message; it becomes one sentence with the file and the value. A
+    file that passed the header checks but fails to decode (damaged in the
+    middle) is found among the pipelines' files and named with TensorFlow's
+    reason. `keras_segup.utils.data_errors.named_data_errors` applies this
+    where a pipeline is consumed.
     """
-    try:
-        yield
-    except tf.errors.InvalidArgumentError as error:
-        found = _OUT_OF_RANGE.search(error.message)
-        if found:
-            description, path, value = found.groups()
-            raise DataError(
-                f"The label file {path} holds the value {value}, which is out of range ({description}); "
-                "fix the file, or choose the dataset encoding it uses."
-            ) from None
-        if any(word in error.message.lower() for word in ("decode", "png", "jpeg")):
-            path, reason = _undecodable(error.message.strip().splitlines()[0][:300])
-            raise DataError(
-                f"{f'The file {path}' if path else 'A dataset file'} could not be decoded ({reason}); it is "
-                "corrupt: re-extract it, or remove it with its image or label."
-            ) from None
-        raise
+    if not isinstance(error, tf.errors.InvalidArgumentError):
+        return None
+    found = _OUT_OF_RANGE.search(error.message)
+    if found:
+        description, path, value = found.groups()
+        return DataError(
+            f"The label file {path} holds the value {value}, which is out of range ({description}); "
+            "fix the file, or choose the dataset encoding it uses."
+        )
+    if any(word in error.message.lower() for word in ("decode", "png", "jpeg")):
+        path, reason = _undecodable(error.message.strip().splitlines()[0][:300])
+        return DataError(
+            f"{f'The file {path}' if path else 'A dataset file'} could not be decoded ({reason}); it is "
+            "corrupt: re-extract it, or remove it with its image or label."
+        )
+    return None

@@ -22,7 +22,7 @@ CITYSCAPES_TRAIN_TO_LABEL = np.array(sorted(CITYSCAPES_LABEL_TO_TRAIN), np.uint8
 def _assert_known(ids, stored, path, description):
     """Fails with the file name and the stored value where a pixel had no training id (-1).
 
-    `keras_segup.data.files.named_data_errors` turns the failure into a
+    `keras_segup.data.files.as_data_error` turns the failure into a
     `DataError` where the pipeline is consumed.
     """
     valid = tf.reduce_all(ids >= 0)

@@ -161,6 +161,16 @@ def convert_in_tensorflow(model, fmt, destination, options, progress):
         raise ExportError(f"The {fmt} conversion under TensorFlow failed: {detail}")
 
 
+def check_destination(path, fmt):
+    """`path` as a `Path`; `ExportRefused` unless it names a file in an existing folder."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ExportRefused(f"The folder {path.parent} does not exist; create it first.")
+    if path.is_dir():
+        raise ExportRefused(f"{path} is a folder; name the file to write (e.g. {path / ('model.' + fmt)}).")
+    return path
+
+
 def export_atomically(model, path, fmt, convert, run_exported, options):
     """Converts to a hidden temporary file, verifies it, then moves it to `path`.
 
@@ -175,11 +185,7 @@ def export_atomically(model, path, fmt, convert, run_exported, options):
     Returns:
         The verification report, with `path`, `bytes` and `converted_by`.
     """
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ExportRefused(f"The folder {path.parent} does not exist; create it first.")
-    if path.is_dir():
-        raise ExportRefused(f"{path} is a folder; name the file to write (e.g. {path / ('model.' + fmt)}).")
+    path = check_destination(path, fmt)
     partial = path.with_name(f".{path.name}.partial")
     steps = ("convert", "verify", "write")
     with tqdm(total=len(steps), desc=f"exporting {fmt}", unit="step", leave=False) as progress:

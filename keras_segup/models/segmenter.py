@@ -235,8 +235,9 @@ class Segmenter(keras.Model):
         ```
         """
         images = check_images(images)
-        if size is not None and check_size("size", size) != images.shape[1:3]:
-            inputs = ops.convert_to_numpy(resize_bilinear(ops.convert_to_tensor(images), tuple(size)))
+        size = images.shape[1:3] if size is None else check_size("size", size)
+        if size != images.shape[1:3]:
+            inputs = ops.convert_to_numpy(resize_bilinear(ops.convert_to_tensor(images), size))
             logits = self.predict_on_batch(inputs)
             logits = resize_bilinear(ops.convert_to_tensor(logits), images.shape[1:3])
         else:
@@ -351,7 +352,7 @@ class Segmenter(keras.Model):
         if not (isinstance(target, type) and issubclass(target, Segmenter)):
             raise preset_store.PresetError(
                 f"Preset {name!r} names the class {config['class_name']!r}, which is not a keras_segup "
-                "segmenter (GAISegmenter, FANetSegmenter, IFASegmenter, RSPSegmenter)."
+                f"segmenter ({', '.join(sorted(kind.__name__ for kind in Segmenter.__subclasses__()))})."
             )
         if not issubclass(target, cls):
             raise preset_store.PresetError(

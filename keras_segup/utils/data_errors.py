@@ -4,14 +4,27 @@ import contextlib
 import sys
 
 
+@contextlib.contextmanager
 def named_data_errors():
-    """`keras_segup.data.files.named_data_errors()` when TensorFlow is loaded, else a null context.
+    """Re-raises a `tf.data` error about a dataset file as the `DataError` naming it.
 
-    Only a `tf.data` pipeline, hence a loaded TensorFlow, raises the errors
-    it rewrites; numpy inputs and the TensorFlow-free install pass through.
+    See `keras_segup.data.files.as_data_error`. Only a `tf.data` pipeline,
+    hence a loaded TensorFlow, raises such errors: numpy inputs and the
+    TensorFlow-free install pass through untouched.
+
+    Example:
+    ```python
+    with named_data_errors():
+        model.fit(data.cityscapes(root, "train", training=True), epochs=1)
+    ```
     """
-    if "tensorflow" not in sys.modules:
-        return contextlib.nullcontext()
-    from keras_segup.data.files import named_data_errors as within_tf_data
+    try:
+        yield
+    except Exception as error:
+        if "tensorflow" in sys.modules:
+            from keras_segup.data.files import as_data_error
 
-    return within_tf_data()
+            replacement = as_data_error(error)
+            if replacement is not None:
+                raise replacement from None
+        raise
