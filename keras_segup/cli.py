@@ -14,6 +14,7 @@ traceback with `keras-segup --debug ...`); 2 a bad command line or input
 """
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -37,6 +38,9 @@ with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
     from keras_segup.presets import PresetError
     from keras_segup.recipes import Recipe
     from keras_segup.recipes import preset_recipe
+    from keras_segup.utils.atomic import write_atomically
+    from keras_segup.utils.latency import describe_latency
+    from keras_segup.utils.latency import latency
 
 DATASET_FUNCTIONS = ("cityscapes", "ade20k", "voc", "synthetic")
 
@@ -331,11 +335,33 @@ def run_export(args):
     return 0
 
 
+def check_output_file(option, path):
+    """Refuses, before any work, an output file `option` that is a folder or lies in none."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a folder; name the file to write.")
+    if not path.parent.is_dir():
+        raise UsageError(f"{option} {path}: the folder {path.parent} does not exist; create it first.")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path}: the folder {path.parent} is not writable; choose another.")
+
+
 def run_benchmark(args):
+    if args.json:
+        check_output_file("--json", args.json)
+    if args.precision:
+        if args.model:
+            raise UsageError("--precision rebuilds a --preset; a --model file keeps the dtype it was saved with.")
+        keras.config.set_dtype_policy(args.precision)
     model = load_model(args)
-    result = keras_segup.inference.latency(model, args.size, repeats=args.repeats)
-    print(f"{keras.backend.backend()}: {result['median_ms']:.1f} ms per image at "
-          f"{args.size[0]}x{args.size[1]} ({result['fps']:.2f} frames/s, median of {args.repeats})")
+    result = latency(
+        model, args.size, batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
+    )
+    print(describe_latency(result, args.preset or args.model))
+    if args.json:
+        record = {"model": args.preset or args.model, **result}
+        write_atomically(args.json, lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)))
+        print(f"Wrote {args.json}.")
     return 0
 
 
@@ -421,7 +447,12 @@ def build_parser():
     benchmark = commands.add_parser("benchmark", help="latency of a model on this machine")
     add_model_arguments(benchmark)
     benchmark.add_argument("--size", type=positive_int, nargs=2, default=(1024, 2048), metavar=("H", "W"))
-    benchmark.add_argument("--repeats", type=positive_int, default=5)
+    benchmark.add_argument("--repeats", type=positive_int, default=5, help="timed calls (default 5)")
+    benchmark.add_argument("--warmup", type=positive_int, default=2, help="untimed calls first (default 2)")
+    benchmark.add_argument("--batch-size", type=positive_int, default=1)
+    benchmark.add_argument("--precision", choices=("float32", "bfloat16", "float16", "mixed_bfloat16", "mixed_float16"),
+                           help="dtype policy to build the preset in (default: float32)")
+    benchmark.add_argument("--json", metavar="FILE", help="also write every figure and fact as JSON")
     benchmark.set_defaults(run=run_benchmark)
     return parser
 

@@ -6,13 +6,12 @@ probabilities (B, H, W, C) as float32 numpy arrays, averaged over windows,
 scales and flips. They work on every backend and on any image size.
 """
 
-import time
-
 import numpy as np
 from keras import ops
 
 from keras_segup.layers.validation import check_images
 from keras_segup.ops import resize_bilinear
+from keras_segup.utils.latency import latency  # noqa: F401  (re-exported: keras_segup.inference.latency)
 
 
 def _softmax(logits):
@@ -121,28 +120,3 @@ def multi_scale(model, images, scales=(0.75, 1.0, 1.25, 1.5, 1.75), flip=True, c
             total = total + _resize(probs, size)
             count += 1
     return total / count
-
-
-def latency(model, input_size, batch_size=1, repeats=5, warmup=2):
-    """Median wall time of `predict_on_batch` on random pixels (compiled after `warmup` calls).
-
-    Args:
-        model: the segmenter.
-        input_size: `(height, width)`.
-        batch_size: images per call.
-        repeats: timed calls.
-        warmup: untimed calls first (tracing and compilation).
-
-    Returns:
-        dict: `median_ms` per call and `fps` (images per second).
-    """
-    images = np.random.default_rng(0).uniform(0, 255, (batch_size, *input_size, 3)).astype(np.float32)
-    for _ in range(warmup):
-        model.predict_on_batch(images)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict_on_batch(images)  # returns numpy: the work is done
-        times.append(time.perf_counter() - start)
-    median_ms = float(np.median(times) * 1e3)
-    return {"median_ms": median_ms, "fps": batch_size * 1e3 / median_ms}

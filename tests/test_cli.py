@@ -1,5 +1,6 @@
 """Every `keras-segup` subcommand end to end on small inputs, bad inputs included."""
 
+import json
 import os
 import subprocess
 import sys
@@ -88,9 +89,21 @@ class TestCli(TestCase):
                            "--data-root", tmp_path / "nowhere")
         assert code == 2 and "does not exist" in err
 
-    def test_benchmark(self, capsys, tiny_preset):
-        code, out, _ = run(capsys, "benchmark", "--preset", tiny_preset, "--size", 64, 64, "--repeats", 1)
-        assert code == 0 and "ms per image at 64x64" in out
+    def test_benchmark(self, capsys, tiny_preset, tmp_path):
+        code, out, _ = run(capsys, "benchmark", "--preset", tiny_preset, "--size", 64, 96, "--repeats", 4,
+                           "--warmup", 1, "--batch-size", 2, "--json", tmp_path / "b.json")
+        assert code == 0 and "ms per call" in out and "(batch 2, 64x96, float32)" in out
+        assert "median of 4 timed calls after 1 warm-up calls" in out and "machine: " in out
+        record = json.loads((tmp_path / "b.json").read_text())
+        assert record["model"] == str(tiny_preset) and len(record["times_ms"]) == 4
+        assert record["min_ms"] <= record["median_ms"] <= record["max_ms"]
+        assert record["machine"]["backend"] == keras.backend.backend() and record["machine"]["cores"] >= 1
+        assert 0 < record["batch_norm_folded"] < record["batch_norms"]  # the head's, not the backbone's
+        assert f"folded into the layer before it in {record['batch_norm_folded']} of" in out
+        code, _, err = run(capsys, "benchmark", "--preset", tiny_preset, "--json", tmp_path)
+        assert code == 2 and "is a folder; name the file" in err
+        code, _, err = run(capsys, "benchmark", "--model", tmp_path / "b.json", "--precision", "bfloat16")
+        assert code == 2 and "--precision rebuilds a --preset" in err
         with pytest.raises(SystemExit) as exit_info:
             cli.main(["benchmark", "--preset", tiny_preset, "--size", "64", "64", "--repeats", "0"])
         out, err = capsys.readouterr()

@@ -5,6 +5,7 @@ import keras_hub
 
 from keras_segup.backbones.torch_layers import Subsample2D
 from keras_segup.backbones.torch_layers import TorchMaxPool2D
+from keras_segup.layers.conv2d import Conv2D
 
 BLOCKS = {"basic": ((2, 2, 2, 2), (3, 4, 6, 3)), "bottleneck": ((3, 4, 6, 3), (3, 4, 23, 3))}
 
@@ -142,7 +143,7 @@ class _Graph:
                 raise ValueError(f"{name}: dilation {dilation} must be a multiple of stride {stride}.")
             x = Subsample2D(stride, dtype=self.dtype, name=f"{_name(name)}_stride")(x)
             stride, dilation = 1, dilation // stride
-        return keras.layers.Conv2D(
+        return Conv2D(
             filters, kernel, strides=stride, dilation_rate=dilation, use_bias=False,
             kernel_initializer=_kaiming(), dtype=self.dtype, name=_name(name),
         )(x)

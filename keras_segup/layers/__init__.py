@@ -7,6 +7,7 @@ The family layers live in their paper's folder (`keras_segup/models/<family>/
 import keras
 
 from keras_segup.layers.classifier_block import ClassifierBlock
+from keras_segup.layers.conv2d import Conv2D
 from keras_segup.layers.conv_bn_act import ConvBNAct
 from keras_segup.layers.global_context import GlobalContext
 from keras_segup.models.fanet.fanet_layers import FastAttention
@@ -24,6 +25,7 @@ keras.saving.get_custom_objects()["keras_segup>CrossLayerAttention"] = GuidedAtt
 
 __all__ = [
     "ClassifierBlock",
+    "Conv2D",
     "ConvBNAct",
     "CrissCrossAttention",
     "CrossLayerAttention",

@@ -1,5 +1,6 @@
 import keras
 
+from keras_segup.layers.conv2d import Conv2D
 from keras_segup.layers.conv_bn_act import ConvBNAct
 
 
@@ -54,7 +55,7 @@ class ClassifierBlock(keras.layers.Layer):
             name="conv",
         )
         self.drop = keras.layers.SpatialDropout2D(dropout, dtype=self.dtype_policy)
-        self.classifier = keras.layers.Conv2D(
+        self.classifier = Conv2D(
             num_classes,
             1,
             use_bias=classifier_bias,

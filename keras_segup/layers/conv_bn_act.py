@@ -1,6 +1,10 @@
 import keras
 from keras import ops
 
+from keras_segup.layers.conv2d import Conv2D
+from keras_segup.ops import conv2d
+from keras_segup.ops import fold_batch_norm
+
 ACTIVATIONS = (None, "relu", "leaky_relu")
 
 
@@ -11,7 +15,11 @@ class ConvBNAct(keras.layers.Layer):
     The building block of every head. Padding is explicit and symmetric, as
     in PyTorch's `nn.Conv2d(padding=p)`, so official weights port exactly
     (FANet even pads a 1x1 convolution by 1). Batch normalisation uses
-    PyTorch's epsilon 1e-5 and momentum 0.1 (Keras momentum 0.9).
+    PyTorch's epsilon 1e-5 and momentum 0.1 (Keras momentum 0.9). In
+    inference (`training` false, or a frozen batch norm) the statistics
+    are folded into the convolution, `keras_segup.ops.fold_batch_norm`: one
+    convolution with a bias instead of a convolution and a normalisation
+    pass, equal to float32 rounding.
 
     Args:
         filters: output channels.
@@ -54,7 +62,7 @@ class ConvBNAct(keras.layers.Layer):
         self.dilation_rate = dilation_rate
         self.use_bias = use_bias
         self.activation = activation
-        self.conv = keras.layers.Conv2D(
+        self.conv = Conv2D(
             filters,
             kernel_size,
             strides=strides,
@@ -77,10 +85,18 @@ class ConvBNAct(keras.layers.Layer):
         self.bn.build(self.conv.compute_output_shape(tuple(padded)))
 
     def call(self, inputs, training=None):
-        if self.padding:
-            p = self.padding
-            inputs = ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]])
-        x = self.bn(self.conv(inputs), training=training)
+        conv = self.conv
+        options = (self.strides, self.padding, self.dilation_rate)
+        if training and self.bn.trainable:
+            x = conv2d(inputs, conv.kernel, conv.bias if self.use_bias else None, *options)
+            x = self.bn(x, training=training)
+        else:
+            bn = self.bn
+            kernel, bias = fold_batch_norm(
+                conv.kernel, conv.bias if self.use_bias else None,
+                bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance, bn.epsilon,
+            )
+            x = conv2d(inputs, kernel, bias, *options)
         if self.activation == "relu":
             return ops.relu(x)
         if self.activation == "leaky_relu":

@@ -1,4 +1,4 @@
-"""The ops of the decoders: gathers, resizing and normalisation.
+"""The ops of the decoders: gathers, resizing, convolution and normalisation.
 
 Every public function here is channels-last, has one portable
 implementation written in `keras.ops` (`keras_segup.ops.reference`, also
@@ -12,6 +12,8 @@ symbolic tensors, so they can be used inside functional models.
 """
 
 from keras_segup.ops import reference
+from keras_segup.ops.conv import conv2d
+from keras_segup.ops.conv import fold_batch_norm
 from keras_segup.ops.dispatch import portable
 from keras_segup.ops.gathers import extract_windows
 from keras_segup.ops.gathers import grid_sample
@@ -21,7 +23,9 @@ from keras_segup.ops.normalize import l2_normalize
 from keras_segup.ops.resize import resize_bilinear
 
 __all__ = [
+    "conv2d",
     "extract_windows",
+    "fold_batch_norm",
     "grid_sample",
     "l2_normalize",
     "nearest_cell",

@@ -1,4 +1,4 @@
-"""JAX implementations of the gathers, each one jitted XLA computation.
+"""JAX implementations of the ops, each one jitted XLA computation.
 
 XLA fuses each gather with the arithmetic around it, so the output is
 written once; eager `keras.ops` materialises every intermediate.
@@ -87,3 +87,17 @@ def extract_windows(x, kernel_size, dilation):
     # one gather (B, H, W, k, k, C): much faster on XLA:CPU than stacked slices
     windows = padded[:, rows[:, None, :, None], cols[None, :, None, :]]
     return windows.reshape(batch, height, width, kernel_size**2, channels)
+
+
+@functools.partial(jax.jit, static_argnums=(3, 4, 5))
+def conv2d(x, kernel, bias, strides, padding, dilation):
+    out = jax.lax.conv_general_dilated(
+        x, kernel, window_strides=strides, padding=[(p, p) for p in padding],
+        rhs_dilation=dilation, dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
+    return out if bias is None else out + bias
+
+
+# the separable 2-tap gathers: `jax.image.resize` (the portable path)
+# multiplies by a dense (out, in) interpolation matrix per axis
+resize_bilinear = jax.jit(reference.resize_bilinear_taps, static_argnums=(1, 2))

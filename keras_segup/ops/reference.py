@@ -1,4 +1,4 @@
-"""Portable `keras.ops` implementations of the gathers.
+"""Portable `keras.ops` implementations of the ops.
 
 They run on every backend and are the oracle the specialised versions are
 tested against; the public functions in `keras_segup.ops` validate the
@@ -146,10 +146,27 @@ def _resize_axis(x, axis, out_size, align_corners):
     return low + (ops.take(x, upper, axis=axis) - low) * weight
 
 
-def resize_bilinear(x, size, align_corners):
+def resize_bilinear_taps(x, size, align_corners):
     """Two separable 2-tap gathers: every backend and exporter runs them."""
     x = _resize_axis(x, 1, size[0], align_corners)
     return _resize_axis(x, 2, size[1], align_corners)
+
+
+def resize_bilinear(x, size, align_corners):
+    """`ops.image.resize` (one RESIZE_BILINEAR in TFLite) where it has
+    PyTorch's semantics (half-pixel centres, static size), else the taps."""
+    if not align_corners and all(isinstance(n, int) for n in size):
+        return ops.image.resize(x, size, interpolation="bilinear", antialias=False)
+    return resize_bilinear_taps(x, size, align_corners)
+
+
+def conv2d(x, kernel, bias, strides, padding, dilation):
+    """Explicit zero padding, then Keras's "valid" convolution."""
+    if any(padding):
+        (ph, pw) = padding
+        x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+    out = ops.conv(x, kernel, strides=strides, padding="valid", dilation_rate=dilation)
+    return out if bias is None else out + bias
 
 
 def l2_normalize(x):

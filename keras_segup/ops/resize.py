@@ -1,19 +1,34 @@
 """Bilinear resizing with PyTorch's `align_corners` semantics, on every backend."""
 
-from keras import ops
+import keras
 
 from keras_segup.ops import reference
+from keras_segup.ops.dispatch import backend_ops
 from keras_segup.ops.validation import static_size
+
+
+class ResizeBilinear(keras.Operation):
+    def __init__(self, size, align_corners, name=None):
+        super().__init__(name=name)
+        self.size, self.align_corners = size, align_corners
+
+    def call(self, x):
+        return backend_ops().resize_bilinear(x, self.size, self.align_corners)
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor((x.shape[0], *self.size, x.shape[3]), dtype=x.dtype)
 
 
 def resize_bilinear(x, size, align_corners=False):
     """Bilinear resize of (B, H, W, C) `x` to `size`, as `F.interpolate` does.
 
-    `align_corners=False` (half-pixel centres) uses `keras.ops.image.resize`;
-    `align_corners=True` (corner pixels aligned, FANet and IFA), and any
-    size only known at run time (a TensorFlow graph traced with None
-    height or width, where `ops.image.resize` fails), are computed as two
-    separable 2-tap gathers, which every backend and exporter supports.
+    Each backend runs its fastest exact kernel: torch `F.interpolate` on its
+    channels-last memory format, JAX two separable 2-tap gathers (one XLA
+    computation), TensorFlow its resize kernels. The portable version
+    (exporters) is `keras.ops.image.resize` for half-pixel centres; for
+    `align_corners=True` (FANet, IFA) and for sizes only known at run time
+    (a TensorFlow graph traced with None height or width) it is the 2-tap
+    gathers, which every backend and exporter supports.
 
     Args:
         x: tensor (B, H, W, C).
@@ -29,8 +44,10 @@ def resize_bilinear(x, size, align_corners=False):
     (1, 33, 49, 3)
     """
     static = static_size(tuple(size))
-    if static is not None and tuple(x.shape[1:3]) == static:
+    if static is None:
+        return reference.resize_bilinear_taps(x, tuple(size), align_corners)
+    if tuple(x.shape[1:3]) == static:
         return x
-    if static is not None and not align_corners:
-        return ops.image.resize(x, static, interpolation="bilinear", antialias=False)
-    return reference.resize_bilinear(x, static or tuple(size), align_corners)
+    if isinstance(x, keras.KerasTensor):
+        return ResizeBilinear(static, align_corners).symbolic_call(x)
+    return backend_ops().resize_bilinear(keras.ops.convert_to_tensor(x), static, align_corners)

@@ -1,4 +1,4 @@
-"""TensorFlow implementations of the gathers.
+"""TensorFlow implementations of the ops.
 
 `grid_sample` and `nearest_cell` are `tf.function(jit_compile=True)`, so the
 gathers fuse with the arithmetic around them. Shapes may be dynamic (None height or width inside
@@ -85,3 +85,16 @@ def extract_windows(x, kernel_size, dilation):
     # Measured (tools/benchmark_ops.py): the portable padded slices + stack
     # beat both tf.image.extract_patches and an XLA-compiled version on CPU.
     return reference.extract_windows(x, kernel_size, dilation)
+
+
+# Keras's TensorFlow convolution is channels-last already; explicit
+# padding inside tf.nn.conv2d has no CPU gradient with dilation > 1
+conv2d = reference.conv2d
+
+
+def resize_bilinear(x, size, align_corners):
+    if align_corners:  # TensorFlow 1's corner-aligned kernel is PyTorch's
+        out = tf.raw_ops.ResizeBilinear(images=x, size=size, align_corners=True, half_pixel_centers=False)
+    else:
+        out = tf.image.resize(x, size, method="bilinear", antialias=False)
+    return tf.cast(out, x.dtype)  # both compute in float32

@@ -1,4 +1,10 @@
-"""PyTorch implementations of the gathers (channels-last in, channels-last out)."""
+"""PyTorch implementations of the ops (channels-last in, channels-last out).
+
+A contiguous (B, H, W, C) tensor permuted to (B, C, H, W) is an NCHW tensor
+in torch's `channels_last` memory format: PyTorch's convolution and
+resize kernels run on it without a copy, and their channels-last output
+permuted back is a contiguous (B, H, W, C) tensor again.
+"""
 
 import torch
 import torch.nn.functional as F
@@ -59,3 +65,19 @@ def extract_windows(x, kernel_size, dilation):
     batch, height, width, channels = x.shape
     windows = windows.permute(0, 1, 2, 4, 5, 3)
     return windows.reshape(batch, height, width, kernel_size**2, channels)
+
+
+def conv2d(x, kernel, bias, strides, padding, dilation):
+    weight = kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+    out = F.conv2d(
+        x.contiguous().permute(0, 3, 1, 2), weight, bias,
+        stride=strides, padding=padding, dilation=dilation,
+    )
+    return out.permute(0, 2, 3, 1)
+
+
+def resize_bilinear(x, size, align_corners):
+    out = F.interpolate(
+        x.contiguous().permute(0, 3, 1, 2), size=tuple(size), mode="bilinear", align_corners=align_corners,
+    )
+    return out.permute(0, 2, 3, 1)

@@ -102,3 +102,18 @@ def static_size(size):
 
 def _is_graph_scalar(n):
     return hasattr(n, "dtype") and not isinstance(n, np.generic)
+
+
+def check_conv2d_args(x, kernel, bias, strides, padding, dilation):
+    x_shape = _check_rank("x", x, 4, "(batch, height, width, channels)")
+    kernel_shape = _check_rank("kernel", kernel, 4, "(kh, kw, in_channels, out_channels)")
+    if None not in (x_shape[3], kernel_shape[2]) and x_shape[3] != kernel_shape[2]:
+        raise ValueError(
+            f"`kernel` reads {kernel_shape[2]} input channels but `x` has {x_shape[3]}; "
+            f"got shapes {x_shape} and {kernel_shape}."
+        )
+    if bias is not None and tuple(_shape(bias)) != (kernel_shape[3],):
+        raise ValueError(f"`bias` must have shape ({kernel_shape[3]},); got {_shape(bias)}.")
+    for name, pair, least in (("strides", strides, 1), ("padding", padding, 0), ("dilation", dilation, 1)):
+        if len(pair) != 2 or any(isinstance(n, bool) or not hasattr(n, "__index__") or n < least for n in pair):
+            raise ValueError(f"`{name}` must be an int >= {least} or a pair of them; got {pair!r}.")

@@ -3,15 +3,19 @@
 Each script measures one suite. It runs itself once per backend, each in a
 fresh process (Keras fixes its backend at import), JAX first, whose XLA
 cost analysis gives the FLOP counts of every table; the child prints its
-rows as JSON and the parent prints one table per backend.
+rows and its machine facts (`keras_segup.utils.machine`) as JSON, and the
+parent prints one table per backend, each under the facts it was measured
+with, and with `--json FILE` writes everything to a file.
 """
 
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
+from pathlib import Path
+
+from keras_segup.utils.atomic import write_atomically
 
 BACKENDS = ("jax", "torch", "tensorflow")
 # the input sizes of the model and export suites, and their presets: one per family
@@ -63,6 +67,7 @@ def run_benchmark(script, description, measure, print_table, add_arguments=None,
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--repeats", type=int, default=10, help="timed runs after warm-up (median)")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows and the machine facts as JSON")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     if add_arguments:
         add_arguments(parser)
@@ -73,11 +78,15 @@ def run_benchmark(script, description, measure, print_table, add_arguments=None,
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1; got {args.repeats}")
     if args.child:  # one backend, in this process
-        print("ROWS " + json.dumps(measure(args)))
+        from keras_segup.utils.machine import machine_facts
+
+        rows = measure(args)
+        print("ROWS " + json.dumps({"machine": machine_facts(), "rows": rows}))
         return 0
 
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    results, status = {}, 0
+    from keras_segup.utils.machine import describe_machine
+
+    results, facts, status = {}, {}, 0
     for backend in sorted(backends, key=lambda b: b != "jax"):
         out = subprocess.run(
             [sys.executable, script, *argv, "--child"],
@@ -88,9 +97,16 @@ def run_benchmark(script, description, measure, print_table, add_arguments=None,
             print(f"\n{backend}: failed\n{out.stderr[-3000:]}")
             status = 1
             continue
-        results[backend] = json.loads(lines[-1][len("ROWS "):])
+        child = json.loads(lines[-1][len("ROWS "):])
+        results[backend], facts[backend] = child["rows"], child["machine"]
     flops = {row["case"]: row["gflops"] for row in results.get("jax", []) if "gflops" in row}
     for backend in backends:
         if backend in results:
+            print(f"\nmachine: {describe_machine(facts[backend])}")
             print_table(backend, results[backend], flops)
+    if args.json:
+        record = {"suite": description, "command": [os.path.basename(script), *argv],
+                  "results": {b: {"machine": facts[b], "rows": results[b]} for b in results}}
+        write_atomically(args.json, lambda temporary: Path(temporary).write_text(json.dumps(record, indent=1)))
+        print(f"\nWrote {args.json}.")
     return status

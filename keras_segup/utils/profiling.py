@@ -1,6 +1,8 @@
-"""Measuring models: wall-clock medians, XLA's FLOP count, calibrated random weights."""
+"""Measuring models: wall-clock statistics, peak memory, XLA's FLOP count, calibrated random weights."""
 
+import os
 import statistics
+import threading
 import time
 
 import keras
@@ -18,6 +20,53 @@ def sync(x):
     return x
 
 
+def time_calls(fn, repeats, warmup=2):
+    """Wall-clock statistics of `fn()` over `repeats` runs after `warmup` runs.
+
+    Each run waits for the result (`sync`), so asynchronous backends are
+    timed to completion.
+
+    Args:
+        fn: the call to time.
+        repeats: timed runs, >= 1.
+        warmup: untimed runs first (tracing, compilation, caches).
+
+    Returns:
+        dict: `median_ms`, `min_ms`, `max_ms`, `iqr_ms` (interquartile
+        range; None under 4 runs), `repeats`, `warmup`, `times_ms` (every run).
+
+    Example:
+    >>> sorted(time_calls(lambda: 1 + 1, repeats=3))[:3]
+    ['iqr_ms', 'max_ms', 'median_ms']
+    """
+    for _ in range(warmup):
+        sync(fn())
+    times = [timed(fn) for _ in range(repeats)]
+    return summarize_times(times, warmup)
+
+
+def timed(fn):
+    """Milliseconds of one `fn()`, waiting for its result."""
+    start = time.perf_counter()
+    sync(fn())
+    return (time.perf_counter() - start) * 1e3
+
+
+def summarize_times(times, warmup):
+    """`time_calls`'s statistics of the run times `times` (ms)."""
+    repeats = len(times)
+    quartiles = statistics.quantiles(times, n=4) if len(times) >= 4 else None
+    return {
+        "median_ms": statistics.median(times),
+        "min_ms": min(times),
+        "max_ms": max(times),
+        "iqr_ms": quartiles and quartiles[2] - quartiles[0],
+        "repeats": repeats,
+        "warmup": warmup,
+        "times_ms": times,
+    }
+
+
 def time_call(fn, repeats, warmup=2):
     """Median seconds of `fn()` over `repeats` runs after `warmup` runs.
 
@@ -26,14 +75,49 @@ def time_call(fn, repeats, warmup=2):
     seconds = time_call(lambda: model.predict_on_batch(x), repeats=5)
     ```
     """
-    for _ in range(warmup):
-        sync(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        sync(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return time_calls(fn, repeats, warmup)["median_ms"] / 1e3
+
+
+def _resident_bytes():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_memory(fn, interval=0.002):
+    """Peak resident memory of the process during `fn()`, above what it held before.
+
+    Sampled every `interval` seconds from `/proc/self/statm` (Linux), so
+    it sees every allocator (numpy, XLA, torch, TensorFlow) but can miss a
+    spike shorter than the interval; host memory only.
+
+    Returns:
+        `(extra_bytes, result)`; `extra_bytes` is None where /proc is absent.
+
+    Example:
+    >>> extra, value = peak_memory(lambda: sum(range(1000)))
+    >>> value
+    499500
+    """
+    if not os.path.exists("/proc/self/statm"):
+        return None, fn()
+    before = _resident_bytes()
+    peak = [before]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _resident_bytes())
+            done.wait(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        result = sync(fn())
+    finally:
+        done.set()
+        sampler.join()
+    peak[0] = max(peak[0], _resident_bytes())
+    return peak[0] - before, result
 
 
 def jax_flops(model, inputs):

@@ -56,7 +56,7 @@ class TestConvBnAct(TestCase):
         self.run_precision_test(cls, kwargs, self.realistic_features((1, 6, 7, 5)))
         layer = cls(**kwargs)
         layer(np.ones((1, 6, 7, 5), "float32"))
-        with pytest.raises(ValueError, match="expected axis -1"):
+        with pytest.raises(ValueError, match="reads 5 input channels but `x` has 4"):
             layer(np.ones((1, 6, 7, 4), "float32"))
         with pytest.raises(ValueError):
             cls(**kwargs)(np.ones((6, 7, 5), "float32"))

@@ -52,3 +52,28 @@ class TestResize(TestCase):
         centres = (2 * np.arange(8) + 1) * 3 / 16  # target centres in source cells
         np.testing.assert_array_equal(self.to_numpy(index), np.floor(centres).astype("int32"))
         np.testing.assert_allclose(self.to_numpy(offset), 2 * (centres - np.floor(centres)) - 1, atol=1e-6)
+
+
+class TestResizeImplementations(TestCase):
+    @pytest.mark.parametrize("align_corners", [False, True])
+    def test_backend_kernel_matches_portable_and_taps(self, align_corners):
+        from keras_segup import ops as segup_ops
+        from keras_segup.ops import reference
+
+        x = np.random.default_rng(3).normal(size=(2, 17, 31, 4)).astype("float32")
+        fast = self.to_numpy(resize_bilinear(x, (64, 121), align_corners))
+        with segup_ops.portable():
+            portable = self.to_numpy(resize_bilinear(x, (64, 121), align_corners))
+        taps = self.to_numpy(reference.resize_bilinear_taps(keras.ops.convert_to_tensor(x), (64, 121), align_corners))
+        np.testing.assert_allclose(fast, portable, atol=3e-6)
+        np.testing.assert_allclose(fast, taps, atol=3e-6)
+
+    def test_symbolic_input(self):
+        out = resize_bilinear(keras.Input((9, 13, 3)), (33, 49), align_corners=True)
+        assert out.shape == (None, 33, 49, 3)
+
+    @pytest.mark.parametrize("align_corners", [False, True])
+    def test_keeps_the_dtype(self, align_corners):
+        x = keras.ops.ones((1, 5, 7, 2), "bfloat16")
+        out = resize_bilinear(x, (9, 13), align_corners)
+        assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_segup.layers.conv2d import Conv2D
 from keras_segup.layers.conv_bn_act import ConvBNAct
 from keras_segup.layers.validation import check_inputs
 from keras_segup.ops import resize_bilinear
@@ -47,14 +48,14 @@ class CrissCrossAttention(keras.layers.Layer):
         super().__init__(**kwargs)
         self.key_channels = key_channels
         conv = dict(kernel_size=1, dtype=self.dtype_policy)
-        self.query_conv = keras.layers.Conv2D(key_channels, name="query_conv", **conv)
-        self.key_conv = keras.layers.Conv2D(key_channels, name="key_conv", **conv)
+        self.query_conv = Conv2D(key_channels, name="query_conv", **conv)
+        self.key_conv = Conv2D(key_channels, name="key_conv", **conv)
         self.value_conv = None
 
     def build(self, input_shape):
         query_shape, value_shape = check_inputs(self, input_shape, 2, same_size=True)
         value_channels = value_shape[-1]
-        self.value_conv = keras.layers.Conv2D(
+        self.value_conv = Conv2D(
             value_channels, 1, dtype=self.dtype_policy, name="value_conv"
         )
         self.query_conv.build(query_shape)
@@ -127,8 +128,8 @@ class GuidedAttentiveInterpolation(keras.layers.Layer):
         self.channels = channels
         self.num_passes = num_passes
         inner = channels // 2
-        self.query_conv = keras.layers.Conv2D(inner, 1, dtype=self.dtype_policy, name="conv1")
-        self.value_conv = keras.layers.Conv2D(inner, 1, dtype=self.dtype_policy, name="conv2")
+        self.query_conv = Conv2D(inner, 1, dtype=self.dtype_policy, name="conv1")
+        self.value_conv = Conv2D(inner, 1, dtype=self.dtype_policy, name="conv2")
         self.attention = CrissCrossAttention(
             max(channels // 16, 1), dtype=self.dtype_policy, name="attention"
         )

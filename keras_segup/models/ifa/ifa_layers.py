@@ -5,6 +5,7 @@ from keras import ops
 import numpy as np
 
 from keras_segup.layers.validation import check_inputs
+from keras_segup.ops import fold_batch_norm
 from keras_segup.ops import nearest_cell
 from keras_segup.ops import nearest_cell_axis
 from keras_segup.ops.validation import static_size
@@ -32,7 +33,10 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
     projections are gathered: the (pixels x sum_l(C_l + 2 + pos_dim))
     matrix of the official code is never built, and large outputs are
     decoded in row blocks of at most `chunk_size` pixels (inference only;
-    in training the batch norms need every pixel at once).
+    in training the batch norms need every pixel at once). A level whose
+    grid divides the output's is added by broadcasting, never repeated in
+    memory; the positional encodings of all levels go through one matmul;
+    at inference the batch norms are folded into the linear layers.
 
     Args:
         num_classes: number of classes.
@@ -122,19 +126,41 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         start = sum(self.encoding_dim + c for c in self.level_channels[:level])
         return start, start + self.encoding_dim
 
-    def _first_layer(self, projections, size, row_start, row_stop):
-        """Pre-activations of the first MLP layer for output rows [start, stop)."""
+    def _linear_layers(self, training):
+        """`(kernel, bias)` of the MLP's linear layers before each batch norm.
+
+        At inference each batch norm is folded into the layer before it
+        (`keras_segup.ops.fold_batch_norm`), which removes a full pass over
+        every decoded pixel per hidden layer; in training they are the raw
+        weights and the norms run.
+        """
+        layers = [(self.kernel, self.bias)] + [(d.kernel, d.bias) for d in self.denses]
+        if not self._folds(training):
+            return [(ops.cast(k, self.compute_dtype), ops.cast(b, self.compute_dtype)) for k, b in layers]
+        folded = []
+        for (kernel, bias), norm in zip(layers, self.norms):
+            kernel, bias = fold_batch_norm(
+                kernel, bias, norm.gamma, norm.beta, norm.moving_mean, norm.moving_variance, norm.epsilon
+            )
+            folded.append((ops.cast(kernel, self.compute_dtype), ops.cast(bias, self.compute_dtype)))
+        return folded
+
+    def _folds(self, training):
+        return not (training and all(norm.trainable for norm in self.norms))
+
+    def _encoding(self, projections, size, row_start, row_stop, kernel, bias):
+        """The positional part of the first layer for rows [start, stop): (rows, W, units).
+
+        It does not depend on the features: the encodings of all levels
+        are concatenated and multiplied by their kernel rows at once.
+        """
         height, width = size
-        kernel = ops.cast(self.kernel, self.compute_dtype)
-        total = ops.cast(self.bias, self.compute_dtype)
+        block = (row_stop - row_start, width)
+        encodings, kernels = [], []
         for level, projection in enumerate(projections):
             _, in_height, in_width, _ = ops.shape(projection)
-            rows, rel_y = nearest_cell_axis(in_height, height)
+            _, rel_y = nearest_cell_axis(in_height, height)
             _, rel_x = nearest_cell_axis(in_width, width)
-            if (row_start, row_stop) != (0, height):
-                projection = ops.take(projection, rows[row_start:row_stop], axis=1)
-            block = (row_stop - row_start, width)
-            features = nearest_cell(projection, block)[0]
             rel = ops.stack(
                 [
                     ops.broadcast_to(rel_y[row_start:row_stop, None], block),
@@ -143,19 +169,49 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
                 axis=-1,
             )
             angles = ops.matmul(rel, ops.transpose(self.frequencies[level]))
-            encoding = ops.concatenate([rel, ops.sin(angles), ops.cos(angles)], axis=-1)
+            encodings += [rel, ops.sin(angles), ops.cos(angles)]
             start, _ = self._kernel_rows(level)
-            encoding_kernel = kernel[start : start + self.encoding_dim]
-            total = total + features + ops.matmul(
-                ops.cast(encoding, self.compute_dtype), encoding_kernel
-            )
+            kernels.append(kernel[start : start + self.encoding_dim])
+        encoding = ops.cast(ops.concatenate(encodings, axis=-1), self.compute_dtype)
+        return ops.matmul(encoding, ops.concatenate(kernels, axis=0)) + bias
+
+    def _first_layer(self, projections, size, row_start, row_stop, kernel, bias):
+        """Pre-activations of the first MLP layer for output rows [start, stop).
+
+        A level whose grid divides the output's is added by broadcasting
+        each of its cells over its `ry x rx` output cells; the others are
+        gathered (`nearest_cell`).
+        """
+        height, width = size
+        rows = row_stop - row_start
+        encoding = self._encoding(projections, size, row_start, row_stop, kernel, bias)
+        batch, _, _, units = ops.shape(projections[0])
+        total = ops.broadcast_to(encoding, (batch, rows, width, units))
+        for projection in projections:
+            _, in_height, in_width, _ = ops.shape(projection)
+            ry, rx = height // in_height, width // in_width
+            if isinstance(ry, int) and height == ry * in_height and width == rx * in_width \
+                    and row_start % ry == 0 and rows % ry == 0:
+                # 5-D, one side broadcast: what every backend's add supports
+                cells = ops.reshape(projection[:, row_start // ry : row_stop // ry], (-1, 1, in_width, 1, units))
+                total = ops.reshape(total, (-1, ry, in_width, rx, units)) + cells
+                total = ops.reshape(total, (-1, rows, width, units))
+                continue
+            index, _ = nearest_cell_axis(in_height, height)
+            if (row_start, row_stop) != (0, height):
+                projection = ops.take(projection, index[row_start:row_stop], axis=1)
+            total = total + nearest_cell(projection, (rows, width))[0]
         return total
 
-    def _mlp(self, x, training):
+    def _mlp(self, x, layers, training):
+        """The MLP after the first layer's pre-activations `x`."""
         for i, norm in enumerate(self.norms):
             if i > 0:
-                x = self.denses[i - 1](x)
-            x = ops.relu(norm(x, training=training))
+                kernel, bias = layers[i]
+                x = ops.matmul(x, kernel) + bias
+            if not self._folds(training):
+                x = norm(x, training=training)
+            x = ops.relu(x)
         return self.classifier(x)
 
     def call(self, inputs, size=None, training=None):
@@ -163,7 +219,8 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             size = tuple(inputs[0].shape[1:3])
             if None in size:
                 size = tuple(ops.shape(inputs[0])[1:3])
-        kernel = ops.cast(self.kernel, self.compute_dtype)
+        layers = self._linear_layers(training)
+        kernel, bias = layers[0]
         projections = []
         for level, x in enumerate(inputs):
             _, start = self._kernel_rows(level)
@@ -171,16 +228,20 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             projections.append(ops.matmul(x, feature_kernel))
         static = static_size(size)
         if static is None:  # sizes unknown while tracing: one block
-            return self._mlp(self._first_layer(projections, size, 0, size[0]), training)
+            return self._mlp(self._first_layer(projections, size, 0, size[0], kernel, bias), layers, training)
         height, width = static
         rows = height
         if not training and height * width > self.chunk_size:
             rows = max(1, self.chunk_size // width)
+            # whole cells of the coarsest level that divides the output, so it broadcasts
+            ratios = [height // n for n in (x.shape[1] for x in inputs) if n and height % n == 0]
+            if ratios and rows >= max(ratios):
+                rows -= rows % max(ratios)
         blocks = []
         for row_start in range(0, height, rows):
             row_stop = min(height, row_start + rows)
-            pre = self._first_layer(projections, static, row_start, row_stop)
-            blocks.append(self._mlp(pre, training))
+            pre = self._first_layer(projections, static, row_start, row_stop, kernel, bias)
+            blocks.append(self._mlp(pre, layers, training))
         return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=1)
 
     def compute_output_shape(self, input_shape):

@@ -5,6 +5,7 @@ import math
 import keras
 from keras import ops
 
+from keras_segup.layers.conv2d import Conv2D
 from keras_segup.layers.conv_bn_act import ConvBNAct
 from keras_segup.layers.validation import check_inputs
 from keras_segup.ops import extract_windows
@@ -83,8 +84,8 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
         self.kernel_size = kernel_size
         self.initial_scale = initial_scale
         dtype = self.dtype_policy
-        self.query_conv = keras.layers.Conv2D(key_channels, 1, dtype=dtype, name="query_conv")
-        self.key_conv = keras.layers.Conv2D(key_channels, 1, dtype=dtype, name="key_conv")
+        self.query_conv = Conv2D(key_channels, 1, dtype=dtype, name="query_conv")
+        self.key_conv = Conv2D(key_channels, 1, dtype=dtype, name="key_conv")
         self.value_conv = None
 
     def build(self, input_shape):
@@ -94,7 +95,7 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
                 f"The high-level map's channels ({high[-1]}) must be divisible by "
                 f"`num_heads` ({self.num_heads})."
             )
-        self.value_conv = keras.layers.Conv2D(
+        self.value_conv = Conv2D(
             high[-1], 1, dtype=self.dtype_policy, name="value_conv"
         )
         self.query_conv.build(low)

@@ -61,6 +61,16 @@ class TestIfaLayers(TestCase):
         chunked.set_weights(whole.get_weights())
         np.testing.assert_allclose(self.to_numpy(chunked(inputs, size=(40, 30))), expected, atol=1e-5)
 
+    @pytest.mark.parametrize("chunk_size", [None, 5 * 48, 9 * 48])
+    def test_dividing_pyramid_broadcasts_in_any_block(self, chunk_size):
+        # every level divides the output (the repeat is a broadcast add);
+        # blocks of 5 rows (no level's cells whole) or 9 (rounded down to 8)
+        shapes = [(2, 8, 12, 6), (2, 4, 6, 6), (2, 2, 3, 6), (2, 1, 2, 6)]
+        inputs = [self.realistic_features(s, seed=i, scale=1.0) for i, s in enumerate(shapes)]
+        layer = ImplicitFeatureAlignment(**KWARGS, **({"chunk_size": chunk_size} if chunk_size else {}))
+        out = self.to_numpy(layer(inputs, size=(32, 48)))
+        np.testing.assert_allclose(out, direct_ifa(layer, inputs, (32, 48)), rtol=1e-4, atol=1e-4)
+
     def test_rejects_bad_config_and_inputs(self):
         with pytest.raises(ValueError, match="`pos_dim` must be a multiple of 4"):
             ImplicitFeatureAlignment(3, pos_dim=6)

@@ -1,0 +1,102 @@
+"""What a benchmark figure was measured on: hardware, software and threads."""
+
+import os
+import platform
+import shutil
+import subprocess
+
+import keras
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _usable_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count()
+
+
+def _gpus():
+    """`[{"name", "driver", "memory"}]` from nvidia-smi; empty without an NVIDIA GPU."""
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=20, check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    rows = [[field.strip() for field in line.split(",")] for line in out.splitlines() if line.strip()]
+    return [{"name": r[0], "driver": r[1], "memory": r[2]} for r in rows if len(r) == 3]
+
+
+def _backend_facts():
+    """The backend's version, its CPU threads and the devices it computes on."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        devices = jax.devices()
+        return jax.__version__, None, [d.device_kind for d in devices], devices[0].platform
+    if backend == "torch":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return torch.__version__, torch.get_num_threads(), names or ["cpu"], device
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or None
+    return tf.__version__, threads, [g.name for g in gpus] or ["cpu"], "gpu" if gpus else "cpu"
+
+
+def machine_facts():
+    """The facts a reader needs to trust, or reproduce, a timing.
+
+    Returns:
+        dict: `cpu` (model name), `cores` (usable by this process),
+        `threads` (the backend's intra-op threads where it says, else
+        None: one per core), `gpus` (name, driver, memory; empty without
+        one), `backend`, `backend_version`, `device` (what the backend
+        computes on), `keras`, `python`, `platform`.
+
+    Example:
+    >>> sorted(machine_facts())[:3]
+    ['backend', 'backend_version', 'cores']
+    """
+    version, threads, devices, device = _backend_facts()
+    return {
+        "cpu": _cpu_model(),
+        "cores": _usable_cores(),
+        "threads": threads,
+        "gpus": _gpus(),
+        "backend": keras.backend.backend(),
+        "backend_version": version,
+        "device": device,
+        "devices": devices,
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def describe_machine(facts):
+    """One line: `"Intel Xeon ... (2 cores, 2 threads), no GPU; torch 2.13.0 on cpu, keras 3.15.1"`."""
+    threads = f", {facts['threads']} threads" if facts["threads"] else ""
+    gpus = "; ".join(f"{g['name']} (driver {g['driver']}, {g['memory']})" for g in facts["gpus"]) or "no GPU"
+    return (
+        f"{facts['cpu']} ({facts['cores']} cores{threads}), {gpus}; "
+        f"{facts['backend']} {facts['backend_version']} on {facts['device']}, keras {facts['keras']}"
+    )

@@ -1,0 +1,113 @@
+import keras
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from keras_segup import ops as segup_ops
+from keras_segup.layers import Conv2D
+from keras_segup.ops import reference
+from tests.test_case import TestCase
+
+
+def tensors(*arrays):
+    return [None if a is None else keras.ops.convert_to_tensor(a) for a in arrays]
+
+
+IMPLEMENTATIONS = {
+    "specialised": segup_ops.conv2d,
+    "reference": lambda x, k, b, s, p, d: reference.conv2d(*tensors(x, k, b), (s, s), (p, p), (d, d)),
+}
+
+# (kernel, stride, padding, dilation): FANet's padded 1x1, strided and dilated 3x3, the 7x7 stem
+CASES = [(1, 1, 0, 1), (1, 1, 1, 1), (3, 1, 1, 1), (3, 2, 1, 1), (3, 1, 2, 2), (3, 1, 4, 4), (7, 2, 3, 1)]
+
+
+def torch_conv(x, kernel, bias, stride, padding, dilation):
+    out = F.conv2d(
+        torch.from_numpy(x).permute(0, 3, 1, 2), torch.from_numpy(kernel).permute(3, 2, 0, 1),
+        None if bias is None else torch.from_numpy(bias), stride=stride, padding=padding, dilation=dilation,
+    )
+    return out.permute(0, 2, 3, 1).numpy()
+
+
+class TestConv2D(TestCase):
+    @pytest.mark.parametrize("impl", sorted(IMPLEMENTATIONS))
+    @pytest.mark.parametrize("case", CASES)
+    @pytest.mark.parametrize("use_bias", [False, True])
+    def test_matches_torch(self, impl, case, use_bias):
+        kernel_size, stride, padding, dilation = case
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(2, 13, 18, 5)).astype("float32")
+        kernel = rng.normal(size=(kernel_size, kernel_size, 5, 6)).astype("float32")
+        bias = rng.normal(size=(6,)).astype("float32") if use_bias else None
+        expected = torch_conv(x, kernel, bias, stride, padding, dilation)
+        got = self.to_numpy(IMPLEMENTATIONS[impl](x, kernel, bias, stride, padding, dilation))
+        assert got.shape == expected.shape
+        np.testing.assert_allclose(got, expected, atol=2e-5, rtol=1e-5)
+
+    def test_gradients_match_reference(self):
+        rng = np.random.default_rng(1)
+        x = rng.normal(size=(1, 6, 7, 3)).astype("float32")
+        kernel = rng.normal(size=(3, 3, 3, 4)).astype("float32")
+        bias = rng.normal(size=(4,)).astype("float32")
+        fast = self.gradient(lambda *t: segup_ops.conv2d(*t, padding=2, dilation=2), x, kernel, bias)
+        slow = self.gradient(lambda *t: reference.conv2d(*t, (1, 1), (2, 2), (2, 2)), x, kernel, bias)
+        for a, b in zip(fast, slow):
+            np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
+
+    def test_symbolic_and_mixed_dtypes(self):
+        x = keras.Input((None, None, 5))
+        out = segup_ops.conv2d(x, keras.ops.ones((3, 3, 5, 4)), padding=1, strides=2)
+        assert out.shape == (None, None, None, 4)
+        half = segup_ops.conv2d(np.ones((1, 5, 5, 2), "float16"), np.ones((1, 1, 2, 3), "float32"))
+        assert keras.backend.standardize_dtype(half.dtype) == "float16"
+
+    @pytest.mark.parametrize(
+        "kwargs, match",
+        [
+            ({"kernel": np.ones((3, 3, 4, 2), "float32")}, "`kernel` reads 4 input channels but `x` has 5"),
+            ({"bias": np.ones((3,), "float32")}, r"`bias` must have shape \(2,\)"),
+            ({"padding": -1}, "`padding` must be an int >= 0"),
+            ({"strides": (1, 0)}, "`strides` must be an int >= 1"),
+            ({"dilation": 1.5}, "`dilation` must be an int >= 1"),
+        ],
+    )
+    def test_bad_arguments_are_named(self, kwargs, match):
+        args = {"x": np.ones((1, 5, 5, 5), "float32"), "kernel": np.ones((3, 3, 5, 2), "float32"), **kwargs}
+        with pytest.raises(ValueError, match=match):
+            segup_ops.conv2d(**args)
+
+    def test_fold_batch_norm_equals_conv_then_batch_norm(self):
+        rng = np.random.default_rng(2)
+        x = rng.normal(size=(2, 9, 10, 4)).astype("float32")
+        kernel = rng.normal(size=(3, 3, 4, 6)).astype("float32")
+        bias = rng.normal(size=(6,)).astype("float32")
+        gamma, beta, mean = (rng.normal(size=(6,)).astype("float32") for _ in range(3))
+        variance = rng.uniform(0.1, 2.0, size=(6,)).astype("float32")
+        conv = torch_conv(x, kernel, bias, 1, 1, 1)
+        expected = (conv - mean) / np.sqrt(variance + 1e-5) * gamma + beta
+        folded = segup_ops.fold_batch_norm(kernel, bias, gamma, beta, mean, variance, 1e-5)
+        got = self.to_numpy(segup_ops.conv2d(x, *folded, padding=1))
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
+
+
+class TestConv2DLayer(TestCase):
+    @pytest.mark.parametrize(
+        "kwargs",
+        [
+            {"filters": 6, "kernel_size": 3, "padding": "same", "dilation_rate": 2},
+            {"filters": 6, "kernel_size": 1, "use_bias": False},
+            {"filters": 6, "kernel_size": 3, "strides": 2, "activation": "relu"},
+            {"filters": 6, "kernel_size": 2, "padding": "same"},  # asymmetric: Keras's own path
+            {"filters": 6, "kernel_size": 3, "groups": 2, "padding": "same"},
+        ],
+    )
+    def test_equals_keras_conv2d(self, kwargs, tmp_path):
+        x = self.realistic_features((2, 11, 14, 4))
+        ours, theirs = Conv2D(**kwargs), keras.layers.Conv2D(**kwargs)
+        ours.build(x.shape)
+        theirs.build(x.shape)
+        theirs.set_weights(ours.get_weights())
+        np.testing.assert_allclose(self.to_numpy(ours(x)), self.to_numpy(theirs(x)), atol=2e-5, rtol=1e-5)
+        self.run_layer_test(Conv2D, kwargs, x, tuple(theirs(x).shape), tmp_path)
