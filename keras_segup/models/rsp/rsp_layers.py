@@ -8,7 +8,6 @@ from keras import ops
 from keras_segup.layers.conv2d import Conv2D
 from keras_segup.layers.conv_bn_act import ConvBNAct
 from keras_segup.layers.validation import check_inputs
-from keras_segup.ops import extract_windows
 from keras_segup.ops import l2_normalize
 from keras_segup.ops import nearest_cell
 
@@ -30,8 +29,8 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
       convolutions with bias; `v` keeps the high map's channels.
     - corresponding position: the high-level cell nearest to the low-level
       cell centre (`keras_segup.ops.nearest_cell`), so any size ratio works.
-    - region: the `k x k` window around it (`keras_segup.ops.extract_windows`);
-      positions outside the map are masked out of the softmax.
+    - region: the `k x k` window around it, zero-padded; positions outside
+      the map are masked out of the softmax.
     - relation: scaled cosine similarity per head (as Swin Transformer V2)
       plus a learned embedding of the relative offset (one scalar per offset
       and head, initialised to 0), softmax over the region:
@@ -119,39 +118,44 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
     def call(self, inputs):
         low, high = inputs
         batch, height, width, _ = ops.shape(low)
-        heads, regions = self.num_heads, self.kernel_size**2
-        head_dim = self.key_channels // heads
-        query = self._unit_heads(self.query_conv(low))
+        heads = self.num_heads
+        query = self._unit_heads(self.query_conv(low))  # (B, H, W, G, d)
         key = ops.reshape(self._unit_heads(self.key_conv(high)), (*ops.shape(high)[:3], -1))
         value = self.value_conv(high)
         value_channels = value.shape[-1]
         # a ones channel marks positions inside the map once zero-padded
-        packed = ops.concatenate(
-            [ops.cast(key, value.dtype), value, ops.ones_like(value[..., :1])], axis=-1
-        )
-        windows = extract_windows(packed, self.kernel_size)
-        windows = ops.reshape(windows, (*ops.shape(windows)[:3], -1))
-        windows = nearest_cell(windows, (height, width))[0]
-        windows = ops.reshape(windows, (batch, height, width, regions, -1))
-        key_windows = ops.reshape(
-            ops.cast(windows[..., : self.key_channels], "float32"),
-            (batch, height, width, regions, heads, head_dim),
-        )
-        value_windows = ops.reshape(
-            windows[..., self.key_channels : -1],
-            (batch, height, width, regions, heads, value_channels // heads),
-        )
-        inside = windows[..., -1:]  # (B, H, W, k*k, 1)
+        keys = ops.concatenate([key, ops.ones_like(key[..., :1])], axis=-1)
 
-        # products and sums over the small region/channel axes, not a rank-6
-        # batched matmul, which TFLite's BATCH_MATMUL (rank <= 5) cannot run
-        cosine = ops.sum(query[:, :, :, None] * key_windows, axis=-1)  # (B, H, W, k*k, G)
+        # two passes over the k*k region offsets, each reading one shifted
+        # high-level map at every low-level pixel's cell: the (H, W, k*k, C)
+        # windows are never held in memory (first keys and logits, then values)
+        logits = []
         scale = ops.exp(ops.minimum(ops.cast(self.log_scale, "float32"), math.log(MAX_SCALE)))
-        logits = cosine * scale + ops.cast(self.position_embedding, "float32")
-        logits = ops.where(inside > 0, logits, float("-inf"))
-        attention = ops.cast(ops.softmax(logits, axis=3), value.dtype)
-        context = ops.sum(attention[..., None] * value_windows, axis=3)  # (B, H, W, G, C/G)
+        embedding = ops.cast(self.position_embedding, "float32")
+        for n, window in enumerate(self._region(keys, (height, width))):
+            key_window = ops.reshape(window[..., :-1], (batch, height, width, heads, -1))
+            # products and sums over the small head axis, no batched matmul (TFLite)
+            cosine = ops.sum(query * key_window, axis=-1)  # (B, H, W, G)
+            logit = cosine * scale + embedding[n]
+            logits.append(ops.where(window[..., -1:] > 0, logit, float("-inf")))
+        attention = ops.cast(ops.softmax(ops.stack(logits, axis=3), axis=3), value.dtype)
+        context = 0
+        for n, window in enumerate(self._region(value, (height, width))):
+            window = ops.reshape(window, (batch, height, width, heads, value_channels // heads))
+            context = context + attention[:, :, :, n, :, None] * window
         return ops.reshape(context, (batch, height, width, value_channels))
+
+    def _region(self, x, size):
+        """For each of the k*k region offsets, `x` shifted by it (zero-padded) at each target cell's nearest cell.
+
+        Element `n = dy * k + dx` is the order of `keras_segup.ops.extract_windows`.
+        """
+        _, h, w, _ = ops.shape(x)
+        pad = self.kernel_size // 2
+        padded = ops.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        for dy in range(self.kernel_size):
+            for dx in range(self.kernel_size):
+                yield nearest_cell(padded[:, dy : dy + h, dx : dx + w], size)[0]
 
     def _unit_heads(self, x):
         """(B, H, W, G*d) -> (B, H, W, G, d) in float32, unit length per head."""
