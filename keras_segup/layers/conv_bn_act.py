@@ -1,11 +1,10 @@
 import keras
-from keras import ops
 
 from keras_segup.layers.conv2d import Conv2D
 from keras_segup.ops import conv2d
 from keras_segup.ops import fold_batch_norm
-
-ACTIVATIONS = (None, "relu", "leaky_relu")
+from keras_segup.ops.conv import ACTIVATIONS
+from keras_segup.ops.reference import activate
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -89,19 +88,16 @@ class ConvBNAct(keras.layers.Layer):
         options = (self.strides, self.padding, self.dilation_rate)
         if training and self.bn.trainable:
             x = conv2d(inputs, conv.kernel, conv.bias if self.use_bias else None, *options)
-            x = self.bn(x, training=training)
-        else:
-            bn = self.bn
-            kernel, bias = fold_batch_norm(
-                conv.kernel, conv.bias if self.use_bias else None,
-                bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance, bn.epsilon,
-            )
-            x = conv2d(inputs, kernel, bias, *options)
-        if self.activation == "relu":
-            return ops.relu(x)
-        if self.activation == "leaky_relu":
-            return ops.leaky_relu(x, negative_slope=0.01)
-        return x
+            return activate(self.bn(x, training=training), self.activation)
+        return conv2d(inputs, *self.folded_weights(), *options, activation=self.activation)
+
+    def folded_weights(self):
+        """`(kernel, bias)` of the convolution with the batch norm's statistics folded in (float32)."""
+        bn = self.bn
+        return fold_batch_norm(
+            self.conv.kernel, self.conv.bias if self.use_bias else None,
+            bn.gamma, bn.beta, bn.moving_mean, bn.moving_variance, bn.epsilon,
+        )
 
     def compute_output_shape(self, input_shape):
         span = self.dilation_rate * (self.kernel_size - 1) + 1

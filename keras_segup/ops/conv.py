@@ -13,13 +13,17 @@ from keras_segup.ops.dispatch import backend_ops
 from keras_segup.ops.validation import check_conv2d_args
 
 
+ACTIVATIONS = (None, "relu", "leaky_relu")
+
+
 class Conv2D(keras.Operation):
-    def __init__(self, strides, padding, dilation, name=None):
+    def __init__(self, strides, padding, dilation, activation, name=None):
         super().__init__(name=name)
         self.strides, self.padding, self.dilation = strides, padding, dilation
+        self.activation = activation
 
     def call(self, x, kernel, bias=None):
-        return backend_ops().conv2d(x, kernel, bias, self.strides, self.padding, self.dilation)
+        return backend_ops().conv2d(x, kernel, bias, self.strides, self.padding, self.dilation, self.activation)
 
     def compute_output_spec(self, x, kernel, bias=None):
         kh, kw, _, filters = kernel.shape
@@ -34,8 +38,8 @@ def _pair(value):
     return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
 
 
-def conv2d(x, kernel, bias=None, strides=1, padding=0, dilation=1):
-    """`torch.nn.functional.conv2d` on channels-last tensors.
+def conv2d(x, kernel, bias=None, strides=1, padding=0, dilation=1, activation=None):
+    """`torch.nn.functional.conv2d` on channels-last tensors, with an optional activation.
 
     Args:
         x: tensor (B, H, W, C_in).
@@ -45,6 +49,8 @@ def conv2d(x, kernel, bias=None, strides=1, padding=0, dilation=1):
         padding: zeros added on each side, int or pair (rows, columns),
             as `nn.Conv2d(padding=p)`.
         dilation: int or pair.
+        activation: None, `"relu"` or `"leaky_relu"` (slope 0.01), applied
+            to the result (in place on torch, where the result is new).
 
     Returns:
         Tensor (B, H_out, W_out, C_out) of the dtype of `x`, with
@@ -57,12 +63,14 @@ def conv2d(x, kernel, bias=None, strides=1, padding=0, dilation=1):
     """
     strides, padding, dilation = _pair(strides), _pair(padding), _pair(dilation)
     check_conv2d_args(x, kernel, bias, strides, padding, dilation)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"`activation` must be one of {ACTIVATIONS}; got {activation!r}.")
     if any(isinstance(t, keras.KerasTensor) for t in (x, kernel, bias)):
-        return Conv2D(strides, padding, dilation).symbolic_call(x, kernel, bias)
+        return Conv2D(strides, padding, dilation, activation).symbolic_call(x, kernel, bias)
     x = ops.convert_to_tensor(x)
     kernel = ops.cast(kernel, x.dtype)
     bias = None if bias is None else ops.cast(bias, x.dtype)
-    return backend_ops().conv2d(x, kernel, bias, strides, padding, dilation)
+    return backend_ops().conv2d(x, kernel, bias, strides, padding, dilation, activation)
 
 
 def fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, epsilon):

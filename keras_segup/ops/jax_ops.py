@@ -89,13 +89,13 @@ def extract_windows(x, kernel_size, dilation):
     return windows.reshape(batch, height, width, kernel_size**2, channels)
 
 
-@functools.partial(jax.jit, static_argnums=(3, 4, 5))
-def conv2d(x, kernel, bias, strides, padding, dilation):
+@functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
+def conv2d(x, kernel, bias, strides, padding, dilation, activation):
     out = jax.lax.conv_general_dilated(
         x, kernel, window_strides=strides, padding=[(p, p) for p in padding],
         rhs_dilation=dilation, dimension_numbers=("NHWC", "HWIO", "NHWC"),
     )
-    return out if bias is None else out + bias
+    return reference.activate(out if bias is None else out + bias, activation)
 
 
 # the separable 2-tap gathers: `jax.image.resize` (the portable path)

@@ -160,13 +160,22 @@ def resize_bilinear(x, size, align_corners):
     return resize_bilinear_taps(x, size, align_corners)
 
 
-def conv2d(x, kernel, bias, strides, padding, dilation):
+def activate(x, activation):
+    """`x` through None, `"relu"` or `"leaky_relu"` (slope 0.01, PyTorch's default)."""
+    if activation == "relu":
+        return ops.relu(x)
+    if activation == "leaky_relu":
+        return ops.leaky_relu(x, negative_slope=0.01)
+    return x
+
+
+def conv2d(x, kernel, bias, strides, padding, dilation, activation=None):
     """Explicit zero padding, then Keras's "valid" convolution."""
     if any(padding):
         (ph, pw) = padding
         x = ops.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
     out = ops.conv(x, kernel, strides=strides, padding="valid", dilation_rate=dilation)
-    return out if bias is None else out + bias
+    return activate(out if bias is None else out + bias, activation)
 
 
 def l2_normalize(x):

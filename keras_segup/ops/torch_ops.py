@@ -67,12 +67,17 @@ def extract_windows(x, kernel_size, dilation):
     return windows.reshape(batch, height, width, kernel_size**2, channels)
 
 
-def conv2d(x, kernel, bias, strides, padding, dilation):
+def conv2d(x, kernel, bias, strides, padding, dilation, activation):
     weight = kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
     out = F.conv2d(
         x.contiguous().permute(0, 3, 1, 2), weight, bias,
         stride=strides, padding=padding, dilation=dilation,
     )
+    # in place: the result is new, and neither backward needs what it overwrites
+    if activation == "relu":
+        out = F.relu(out, inplace=True)
+    elif activation == "leaky_relu":
+        out = F.leaky_relu(out, 0.01, inplace=True)
     return out.permute(0, 2, 3, 1)
 
 

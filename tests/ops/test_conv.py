@@ -56,6 +56,22 @@ class TestConv2D(TestCase):
         for a, b in zip(fast, slow):
             np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
 
+    @pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
+    def test_activation_and_its_gradient(self, activation):
+        rng = np.random.default_rng(3)
+        x = rng.normal(size=(1, 6, 7, 3)).astype("float32")
+        kernel = rng.normal(size=(3, 3, 3, 4)).astype("float32")
+        conv = torch_conv(x, kernel, None, 1, 1, 1)
+        expected = np.where(conv > 0, conv, 0.0 if activation == "relu" else 0.01 * conv)
+        got = self.to_numpy(segup_ops.conv2d(x, kernel, padding=1, activation=activation))
+        np.testing.assert_allclose(got, expected, atol=2e-5, rtol=1e-5)
+        fast = self.gradient(lambda *t: segup_ops.conv2d(*t, padding=1, activation=activation), x, kernel)
+        slow = self.gradient(
+            lambda *t: reference.conv2d(*t, None, (1, 1), (1, 1), (1, 1), activation), x, kernel
+        )
+        for a, b in zip(fast, slow):
+            np.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-5)
+
     def test_symbolic_and_mixed_dtypes(self):
         x = keras.Input((None, None, 5))
         out = segup_ops.conv2d(x, keras.ops.ones((3, 3, 5, 4)), padding=1, strides=2)
@@ -71,6 +87,7 @@ class TestConv2D(TestCase):
             ({"padding": -1}, "`padding` must be an int >= 0"),
             ({"strides": (1, 0)}, "`strides` must be an int >= 1"),
             ({"dilation": 1.5}, "`dilation` must be an int >= 1"),
+            ({"activation": "gelu"}, "`activation` must be one of"),
         ],
     )
     def test_bad_arguments_are_named(self, kwargs, match):

@@ -77,10 +77,16 @@ class CrissCrossAttention(keras.layers.Layer):
         diagonal = ops.eye(height, dtype="bool")[None, :, None, :]
         energy_col = ops.where(diagonal, float("-inf"), energy_col)
         energy_row = ops.einsum("bhwc,bhgc->bhwg", q, k)
-        attention = ops.softmax(ops.concatenate([energy_col, energy_row], -1), axis=-1)
-        attention = ops.cast(attention, v.dtype)
-        out = ops.einsum("bhwg,bgwc->bhwc", attention[..., :height], v)
-        out = out + ops.einsum("bhwg,bhgc->bhwc", attention[..., height:], v)
+        # one softmax over both, without concatenating them: shared maximum
+        # and sum, and the division applied to the (fewer) output channels
+        peak = ops.maximum(
+            ops.max(energy_col, axis=-1, keepdims=True), ops.max(energy_row, axis=-1, keepdims=True)
+        )
+        col, row = ops.exp(energy_col - peak), ops.exp(energy_row - peak)
+        total = ops.sum(col, axis=-1, keepdims=True) + ops.sum(row, axis=-1, keepdims=True)
+        out = ops.einsum("bhwg,bgwc->bhwc", ops.cast(col, v.dtype), v)
+        out = out + ops.einsum("bhwg,bhgc->bhwc", ops.cast(row, v.dtype), v)
+        out = out * ops.cast(1.0 / total, v.dtype)
         return ops.cast(self.gamma, out.dtype) * out + value
 
     def compute_output_shape(self, input_shape):
