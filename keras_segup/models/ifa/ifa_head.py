@@ -52,7 +52,7 @@ class IFAHead(DecodeHead):
         pos_dim=24,
         hidden_units=(512, 256, 256),
         aux_channels=256,
-        chunk_size=131072,
+        chunk_size=32768,
         dropout=0.1,
         **kwargs,
     ):

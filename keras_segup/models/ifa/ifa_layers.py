@@ -29,8 +29,8 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
     classifier).
 
     Implementation: the first MLP layer is linear, so each level's feature
-    part is projected once at the level's own resolution and only the
-    projections are gathered: the (pixels x sum_l(C_l + 2 + pos_dim))
+    part is projected at the level's own resolution (only the rows a block
+    reads) and only the projections are gathered: the (pixels x sum_l(C_l + 2 + pos_dim))
     matrix of the official code is never built, and large outputs are
     decoded in row blocks of at most `chunk_size` pixels (inference only;
     in training the batch norms need every pixel at once). A level whose
@@ -64,7 +64,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         num_classes,
         pos_dim=24,
         hidden_units=(512, 256, 256),
-        chunk_size=131072,
+        chunk_size=32768,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -148,7 +148,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
     def _folds(self, training):
         return not (training and all(norm.trainable for norm in self.norms))
 
-    def _encoding(self, projections, size, row_start, row_stop, kernel, bias):
+    def _encoding(self, inputs, size, row_start, row_stop, kernel, bias):
         """The positional part of the first layer for rows [start, stop): (rows, W, units).
 
         It does not depend on the features: the encodings of all levels
@@ -157,8 +157,8 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         height, width = size
         block = (row_stop - row_start, width)
         encodings, kernels = [], []
-        for level, projection in enumerate(projections):
-            _, in_height, in_width, _ = ops.shape(projection)
+        for level, x in enumerate(inputs):
+            _, in_height, in_width, _ = ops.shape(x)
             _, rel_y = nearest_cell_axis(in_height, height)
             _, rel_x = nearest_cell_axis(in_width, width)
             rel = ops.stack(
@@ -175,31 +175,40 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         encoding = ops.cast(ops.concatenate(encodings, axis=-1), self.compute_dtype)
         return ops.matmul(encoding, ops.concatenate(kernels, axis=0)) + bias
 
-    def _first_layer(self, projections, size, row_start, row_stop, kernel, bias):
+    def _first_layer(self, inputs, size, row_start, row_stop, kernel, bias):
         """Pre-activations of the first MLP layer for output rows [start, stop).
 
-        A level whose grid divides the output's is added by broadcasting
-        each of its cells over its `ry x rx` output cells; the others are
-        gathered (`nearest_cell`).
+        Each level's features are projected by their kernel rows, only the
+        level rows the block reads. A level whose grid divides the output's
+        is added by broadcasting each of its cells over its `ry x rx`
+        output cells; the others are gathered (`nearest_cell`).
         """
         height, width = size
         rows = row_stop - row_start
-        encoding = self._encoding(projections, size, row_start, row_stop, kernel, bias)
-        batch, _, _, units = ops.shape(projections[0])
-        total = ops.broadcast_to(encoding, (batch, rows, width, units))
-        for projection in projections:
-            _, in_height, in_width, _ = ops.shape(projection)
+        units = self.hidden_units[0]
+        encoding = self._encoding(inputs, size, row_start, row_stop, kernel, bias)
+        total = ops.broadcast_to(encoding, (ops.shape(inputs[0])[0], rows, width, units))
+        for level, x in enumerate(inputs):
+            _, start = self._kernel_rows(level)
+            feature_kernel = kernel[start : start + self.level_channels[level]]
+            _, in_height, in_width, _ = ops.shape(x)
             ry, rx = height // in_height, width // in_width
             if isinstance(ry, int) and height == ry * in_height and width == rx * in_width \
                     and row_start % ry == 0 and rows % ry == 0:
+                cells = ops.matmul(x[:, row_start // ry : row_stop // ry], feature_kernel)
                 # 5-D, one side broadcast: what every backend's add supports
-                cells = ops.reshape(projection[:, row_start // ry : row_stop // ry], (-1, 1, in_width, 1, units))
+                cells = ops.reshape(cells, (-1, 1, in_width, 1, units))
                 total = ops.reshape(total, (-1, ry, in_width, rx, units)) + cells
                 total = ops.reshape(total, (-1, rows, width, units))
                 continue
-            index, _ = nearest_cell_axis(in_height, height)
-            if (row_start, row_stop) != (0, height):
-                projection = ops.take(projection, index[row_start:row_stop], axis=1)
+            if (row_start, row_stop) == (0, height):
+                projection = ops.matmul(x, feature_kernel)
+            else:  # static sizes: project the span of level rows the block reads, then pick its rows
+                first = (2 * row_start + 1) * in_height // (2 * height)
+                last = (2 * row_stop - 1) * in_height // (2 * height)
+                index, _ = nearest_cell_axis(in_height, height)
+                projection = ops.matmul(x[:, first : last + 1], feature_kernel)
+                projection = ops.take(projection, index[row_start:row_stop] - first, axis=1)
             total = total + nearest_cell(projection, (rows, width))[0]
         return total
 
@@ -221,14 +230,9 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
                 size = tuple(ops.shape(inputs[0])[1:3])
         layers = self._linear_layers(training)
         kernel, bias = layers[0]
-        projections = []
-        for level, x in enumerate(inputs):
-            _, start = self._kernel_rows(level)
-            feature_kernel = kernel[start : start + self.level_channels[level]]
-            projections.append(ops.matmul(x, feature_kernel))
         static = static_size(size)
         if static is None:  # sizes unknown while tracing: one block
-            return self._mlp(self._first_layer(projections, size, 0, size[0], kernel, bias), layers, training)
+            return self._mlp(self._first_layer(inputs, size, 0, size[0], kernel, bias), layers, training)
         height, width = static
         rows = height
         if not training and height * width > self.chunk_size:
@@ -240,7 +244,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         blocks = []
         for row_start in range(0, height, rows):
             row_stop = min(height, row_start + rows)
-            pre = self._first_layer(projections, static, row_start, row_stop, kernel, bias)
+            pre = self._first_layer(inputs, static, row_start, row_stop, kernel, bias)
             blocks.append(self._mlp(pre, layers, training))
         return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=1)
 
