@@ -4,8 +4,9 @@ Usage: python tools/benchmark_models.py [--backends ...] [--repeats N] [--preset
 
 The Cityscapes presets (random weights) and keras-hub's
 DeepLabV3-R50 as the reference, at 512x1024 and 1024x2048: parameters,
-GFLOPs and `predict_on_batch` latency; `--presets` and `--sizes` pick
-others.
+GFLOPs and `predict_on_batch` latency (`keras_segup.utils.latency`: median
+and min-max of `--repeats` calls after one warm-up call, how many batch
+norms run folded); `--presets` and `--sizes` pick others.
 """
 
 import sys
@@ -14,7 +15,7 @@ from keras_segup.utils.benchmark import FAMILY_PRESETS
 from keras_segup.utils.benchmark import add_selection_arguments
 from keras_segup.utils.benchmark import run_benchmark
 from keras_segup.utils.profiling import jax_flops
-from keras_segup.utils.profiling import time_call
+from keras_segup.utils.latency import latency
 
 
 def _deeplab_v3_r50():
@@ -48,11 +49,12 @@ def measure(args):
             # a fresh model per size: one static-shape trace each (keras-hub's
             # DeepLabV3 fails once TensorFlow relaxes a retrace to None sizes)
             model = build()
-            x = np.random.default_rng(0).uniform(0, 255, (1, *size, 3)).astype("float32")
-            seconds = time_call(lambda: model.predict_on_batch(x), args.repeats, warmup=1)
-            row = {"case": f"{name} @ {size[0]}x{size[1]}", "ms": seconds * 1e3,
+            result = latency(model, size, repeats=args.repeats, warmup=1)
+            result.pop("machine")  # the frame records it once per backend
+            row = {"case": f"{name} @ {size[0]}x{size[1]}", "ms": result["median_ms"], **result,
                    "params": model.count_params()}
             if keras.backend.backend() == "jax":
+                x = np.zeros((1, *size, 3), "float32")
                 row["gflops"] = jax_flops(model, [x]) / 1e9
             rows.append(row)
             keras.backend.clear_session()
@@ -60,11 +62,14 @@ def measure(args):
 
 
 def print_table(backend, rows, flops):
-    print(f"\nmodels on {backend}, batch 1, float32 (median ms; GFLOPs from XLA, 2 per multiply-add)")
-    print(f"{'model @ input':<52} {'params':>9} {'GFLOPs':>8} {'ms':>9}")
+    print(f"models on {backend}, batch 1, float32: ms per call, median (min-max) of "
+          f"{rows[0]['repeats']} calls after {rows[0]['warmup']} warm-up call; GFLOPs from XLA, 2 per multiply-add")
+    print(f"{'model @ input':<52} {'params':>9} {'GFLOPs':>8} {'ms':>22} {'BN folded':>10}")
     for row in rows:
         gflops = flops.get(row["case"], float("nan"))
-        print(f"{row['case']:<52} {row['params'] / 1e6:8.2f}M {gflops:8.1f} {row['ms']:9.1f}")
+        timing = f"{row['ms']:.0f} ({row['min_ms']:.0f}-{row['max_ms']:.0f})"
+        folded = f"{row['batch_norm_folded']}/{row['batch_norms']}"
+        print(f"{row['case']:<52} {row['params'] / 1e6:8.2f}M {gflops:8.1f} {timing:>22} {folded:>10}")
 
 if __name__ == "__main__":
     sys.exit(run_benchmark(__file__, __doc__.splitlines()[0], measure, print_table, add_selection_arguments))
