@@ -1,10 +1,10 @@
-"""Benchmark: the specialised gathers of keras_segup.ops against the portable reference.
+"""Benchmark: the specialised ops of keras_segup.ops against the portable reference.
 
 Usage: python tools/benchmark_ops.py [--backends jax,torch,tensorflow] [--repeats N]
 
-The specialised gathers in `keras_segup.ops` against the portable
-`keras_segup.ops.reference` versions, at IFA/RSP-typical sizes, eager calls,
-and their ratio.
+The specialised gathers, resizes and convolutions in `keras_segup.ops`
+against the portable `keras_segup.ops.reference` versions, at the sizes the
+decoders use (features of a 1024x2048 image), eager calls, and their ratio.
 """
 
 import sys
@@ -30,7 +30,31 @@ def ops_cases():
     )
     mid = keras.ops.convert_to_tensor(rng.normal(size=(1, 128, 256, 128)).astype("float32"))
     odd = keras.ops.convert_to_tensor(rng.normal(size=(1, 33, 65, 256)).astype("float32"))
+    logits = keras.ops.convert_to_tensor(rng.normal(size=(1, 256, 512, 19)).astype("float32"))
+    fine = keras.ops.convert_to_tensor(rng.normal(size=(1, 256, 512, 256)).astype("float32"))
+    pointwise = keras.ops.convert_to_tensor(rng.normal(size=(1, 1, 256, 128)).astype("float32") * 0.05)
+    spatial = keras.ops.convert_to_tensor(rng.normal(size=(3, 3, 128, 128)).astype("float32") * 0.05)
     return [
+        (
+            "resize_bilinear 19ch 256x512->1024x2048 align_corners",
+            lambda: segup_ops.resize_bilinear(logits, (1024, 2048), True),
+            lambda: reference.resize_bilinear(logits, (1024, 2048), True),
+        ),
+        (
+            "resize_bilinear 19ch 256x512->1024x2048 half-pixel",
+            lambda: segup_ops.resize_bilinear(logits, (1024, 2048), False),
+            lambda: reference.resize_bilinear(logits, (1024, 2048), False),
+        ),
+        (
+            "conv2d 1x1 256->128ch 256x512",
+            lambda: segup_ops.conv2d(fine, pointwise),
+            lambda: reference.conv2d(fine, pointwise, None, (1, 1), (0, 0), (1, 1)),
+        ),
+        (
+            "conv2d 3x3 128->128ch 128x256, ReLU",
+            lambda: segup_ops.conv2d(mid, spatial, padding=1, activation="relu"),
+            lambda: reference.conv2d(mid, spatial, None, (1, 1), (1, 1), (1, 1), "relu"),
+        ),
         (
             "grid_sample bilinear 256ch 32x64->256x512",
             lambda: segup_ops.grid_sample(low, grid),

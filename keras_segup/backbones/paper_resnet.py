@@ -5,6 +5,7 @@ import keras_hub
 
 from keras_segup.backbones.torch_layers import Subsample2D
 from keras_segup.backbones.torch_layers import TorchMaxPool2D
+from keras_segup.layers.batch_normalization import BatchNormalization
 from keras_segup.layers.conv2d import Conv2D
 
 BLOCKS = {"basic": ((2, 2, 2, 2), (3, 4, 6, 3)), "bottleneck": ((3, 4, 6, 3), (3, 4, 23, 3))}
@@ -149,9 +150,7 @@ class _Graph:
         )(x)
 
     def bn(self, x, name):
-        return keras.layers.BatchNormalization(
-            epsilon=1e-5, momentum=0.9, dtype=self.dtype, name=_name(name)
-        )(x)
+        return BatchNormalization(epsilon=1e-5, momentum=0.9, dtype=self.dtype, name=_name(name))(x)
 
     def act(self, x, name, kind=None):
         if (kind or self.activation) == "leaky_relu":

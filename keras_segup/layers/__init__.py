@@ -6,6 +6,7 @@ The family layers live in their paper's folder (`keras_segup/models/<family>/
 
 import keras
 
+from keras_segup.layers.batch_normalization import BatchNormalization
 from keras_segup.layers.classifier_block import ClassifierBlock
 from keras_segup.layers.conv2d import Conv2D
 from keras_segup.layers.conv_bn_act import ConvBNAct
@@ -24,6 +25,7 @@ CrossLayerAttention = GuidedAttentiveInterpolation
 keras.saving.get_custom_objects()["keras_segup>CrossLayerAttention"] = GuidedAttentiveInterpolation
 
 __all__ = [
+    "BatchNormalization",
     "ClassifierBlock",
     "Conv2D",
     "ConvBNAct",

@@ -19,10 +19,12 @@ from keras_segup.ops.gathers import extract_windows
 from keras_segup.ops.gathers import grid_sample
 from keras_segup.ops.gathers import nearest_cell
 from keras_segup.ops.gathers import nearest_cell_axis
+from keras_segup.ops.normalize import affine_channels
 from keras_segup.ops.normalize import l2_normalize
 from keras_segup.ops.resize import resize_bilinear
 
 __all__ = [
+    "affine_channels",
     "conv2d",
     "extract_windows",
     "fold_batch_norm",

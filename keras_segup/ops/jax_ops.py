@@ -106,3 +106,6 @@ def conv2d(x, kernel, bias, strides, padding, dilation, activation):
 # the separable 2-tap gathers: `jax.image.resize` (the portable path)
 # multiplies by a dense (out, in) interpolation matrix per axis
 resize_bilinear = jax.jit(reference.resize_bilinear_taps, static_argnums=(1, 2))
+
+
+affine_channels = reference.affine_channels  # XLA fuses it

@@ -3,6 +3,7 @@
 import keras
 
 from keras_segup.ops import reference
+from keras_segup.ops.dispatch import backend_ops
 
 
 def l2_normalize(x):
@@ -24,3 +25,28 @@ def l2_normalize(x):
     if not isinstance(x, keras.KerasTensor):
         x = keras.ops.convert_to_tensor(x)
     return reference.l2_normalize(x)
+
+
+def affine_channels(x, scale, shift):
+    """`x * scale + shift` with per-channel (last axis) `scale` and `shift`: inference batch norm.
+
+    One pass on every backend (torch: `torch.addcmul`; Keras's torch batch
+    norm makes three).
+
+    Args:
+        x: tensor (..., C).
+        scale: (C,).
+        shift: (C,).
+
+    Returns:
+        Tensor of the shape and dtype of `x`.
+
+    Example:
+    >>> affine_channels(keras.ops.ones((2, 3, 4)), keras.ops.ones((4,)), keras.ops.zeros((4,))).shape
+    (2, 3, 4)
+    """
+    if isinstance(x, keras.KerasTensor):
+        return reference.affine_channels(x, scale, shift)
+    x = keras.ops.convert_to_tensor(x)
+    scale, shift = keras.ops.cast(scale, x.dtype), keras.ops.cast(shift, x.dtype)
+    return backend_ops().affine_channels(x, scale, shift)

@@ -186,3 +186,7 @@ def l2_normalize(x):
     """
     squared = ops.sum(ops.square(x), axis=-1, keepdims=True)
     return x * ops.rsqrt(ops.maximum(squared, 1e-24))
+
+
+def affine_channels(x, scale, shift):
+    return x * scale + shift

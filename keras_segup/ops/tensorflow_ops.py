@@ -105,3 +105,6 @@ def resize_bilinear(x, size, align_corners):
     else:
         out = tf.image.resize(x, size, method="bilinear", antialias=False)
     return tf.cast(out, x.dtype)  # both compute in float32
+
+
+affine_channels = reference.affine_channels

@@ -86,3 +86,7 @@ def resize_bilinear(x, size, align_corners):
         x.contiguous().permute(0, 3, 1, 2), size=tuple(size), mode="bilinear", align_corners=align_corners,
     )
     return out.permute(0, 2, 3, 1)
+
+
+def affine_channels(x, scale, shift):
+    return torch.addcmul(shift, x, scale)
