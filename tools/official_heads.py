@@ -54,6 +54,23 @@ def _eval(*modules):
     return modules
 
 
+def _after_encoder(model, encoder):
+    """`run(features, image_size)`: `model`'s own forward, its `encoder` module returning `features`."""
+    fed = {}
+
+    class Features(torch.nn.Module):
+        def forward(self, x):
+            return fed["features"]
+
+    setattr(model, encoder, Features())
+
+    def run(features, image_size):
+        fed["features"] = features
+        return model(torch.empty(1, 3, *image_size))  # only its size is read
+
+    return run
+
+
 def fanet(root, num_classes=19):
     """feinanshan/FANet `Train/`: `FANet.forward` with its `resnet` returning the features."""
     models = _import_from(Path(root) / "Train", "ptsemseg.models", [("torchvision", {}), ("torchvision.models", {})])
@@ -65,19 +82,7 @@ def fanet(root, num_classes=19):
     finally:
         module.Resnet18 = resnet18
     (model,) = _eval(model)
-    image = {}
-
-    class Features(torch.nn.Module):
-        def forward(self, x):
-            return image["features"]
-
-    model.resnet = Features()
-
-    def run(features, image_size):
-        image["features"] = features
-        return model(torch.empty(1, 3, *image_size))
-
-    return run, model.state_dict()
+    return _after_encoder(model, "resnet"), model.state_dict()
 
 
 def gai(root, num_classes=19):
@@ -127,22 +132,15 @@ def ifa(root, num_classes=19):
                                "no_aspp": True, "require_grad": True}},
     }
     (model,) = _eval(helper.ModelBuilder(config))
-    image = {}
-
-    class Features(torch.nn.Module):
-        def forward(self, x):
-            return image["features"]
-
-    model.encoder = Features()
+    forward = _after_encoder(model, "encoder")
 
     def run(features, image_size):
-        image["features"] = features
         if torch.cuda.is_available():
-            return model(torch.empty(1, 3, *image_size))
+            return forward(features, image_size)
         cuda = torch.Tensor.cuda
         torch.Tensor.cuda = lambda tensor, *args, **kwargs: tensor  # ifa_utils moves coordinates with .cuda()
         try:
-            return model(torch.empty(1, 3, *image_size))
+            return forward(features, image_size)
         finally:
             torch.Tensor.cuda = cuda
 

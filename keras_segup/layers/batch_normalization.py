@@ -19,10 +19,9 @@ class BatchNormalization(keras.layers.BatchNormalization):
     """
 
     def call(self, inputs, training=None, mask=None):
-        fast = (
-            not (training and self.trainable) and mask is None and not self.renorm
-            and self.axis in (-1, len(inputs.shape) - 1) and keras.backend.standardize_dtype(inputs.dtype) == "float32"
-        )
+        channels_last = self.axis in (-1, len(inputs.shape) - 1)
+        float32 = keras.backend.standardize_dtype(inputs.dtype) == "float32"
+        fast = not (training and self.trainable) and mask is None and not self.renorm and channels_last and float32
         if not fast:
             return super().call(inputs, training=training, mask=mask)
         scale = ops.rsqrt(ops.cast(self.moving_variance, "float32") + self.epsilon)

@@ -36,4 +36,4 @@ class Conv2D(keras.layers.Conv2D):
             inputs, self.kernel, self.bias if self.use_bias else None,
             self.strides, padding, self.dilation_rate,
         )
-        return outputs if self.activation is None else self.activation(outputs)
+        return self.activation(outputs)
