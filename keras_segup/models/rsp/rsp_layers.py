@@ -142,7 +142,8 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
         context = 0
         for n, window in enumerate(self._region(value, (height, width))):
             window = ops.reshape(window, (batch, height, width, heads, value_channels // heads))
-            context = context + attention[:, :, :, n, :, None] * window
+            # slice, then expand: TFLite's STRIDED_SLICE takes at most 5 dimensions
+            context = context + attention[:, :, :, n][..., None] * window
         return ops.reshape(context, (batch, height, width, value_channels))
 
     def _region(self, x, size):
