@@ -38,7 +38,11 @@ def portable():
         _portable_depth -= 1
 
 
+def backend_module():
+    """The module of the active backend (`jax_ops`, `torch_ops`, `tensorflow_ops`)."""
+    return importlib.import_module(_BACKEND_MODULES[keras.backend.backend()])
+
+
 def backend_ops():
     """The specialised module of the active backend, or the reference."""
-    name = _BACKEND_MODULES.get(keras.backend.backend())
-    return importlib.import_module(name) if name and not _portable_depth else reference
+    return backend_module() if keras.backend.backend() in _BACKEND_MODULES and not _portable_depth else reference

@@ -109,3 +109,9 @@ resize_bilinear = jax.jit(reference.resize_bilinear_taps, static_argnums=(1, 2))
 
 
 affine_channels = reference.affine_channels  # XLA fuses it
+
+
+def facts():
+    """(version, intra-op threads or None, device names, platform) of this backend."""
+    devices = jax.devices()
+    return jax.__version__, None, [d.device_kind for d in devices], devices[0].platform

@@ -108,3 +108,10 @@ def resize_bilinear(x, size, align_corners):
 
 
 affine_channels = reference.affine_channels
+
+
+def facts():
+    """(version, intra-op threads or None, device names, platform) of this backend."""
+    gpus = tf.config.list_physical_devices("GPU")
+    threads = tf.config.threading.get_intra_op_parallelism_threads() or None
+    return tf.__version__, threads, [g.name for g in gpus] or ["cpu"], "gpu" if gpus else "cpu"

@@ -90,3 +90,9 @@ def resize_bilinear(x, size, align_corners):
 
 def affine_channels(x, scale, shift):
     return torch.addcmul(shift, x, scale)
+
+
+def facts():
+    """(version, intra-op threads or None, device names, platform) of this backend."""
+    names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return torch.__version__, torch.get_num_threads(), names or ["cpu"], "cuda" if names else "cpu"

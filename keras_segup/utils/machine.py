@@ -7,6 +7,8 @@ import subprocess
 
 import keras
 
+from keras_segup.ops.dispatch import backend_module
+
 
 def _cpu_model():
     try:
@@ -41,27 +43,6 @@ def _gpus():
     return [{"name": r[0], "driver": r[1], "memory": r[2]} for r in rows if len(r) == 3]
 
 
-def _backend_facts():
-    """The backend's version, its CPU threads and the devices it computes on."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        devices = jax.devices()
-        return jax.__version__, None, [d.device_kind for d in devices], devices[0].platform
-    if backend == "torch":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        return torch.__version__, torch.get_num_threads(), names or ["cpu"], device
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    threads = tf.config.threading.get_intra_op_parallelism_threads() or None
-    return tf.__version__, threads, [g.name for g in gpus] or ["cpu"], "gpu" if gpus else "cpu"
-
-
 def machine_facts():
     """The facts a reader needs to trust, or reproduce, a timing.
 
@@ -76,7 +57,7 @@ def machine_facts():
     >>> sorted(machine_facts())[:3]
     ['backend', 'backend_version', 'cores']
     """
-    version, threads, devices, device = _backend_facts()
+    version, threads, devices, device = backend_module().facts()
     return {
         "cpu": _cpu_model(),
         "cores": _usable_cores(),
