@@ -92,7 +92,7 @@ def extract_windows(x, kernel_size, dilation):
 @functools.partial(jax.jit, static_argnums=(3, 4, 5, 6))
 def conv2d(x, kernel, bias, strides, padding, dilation, activation):
     if kernel.shape[:2] == (1, 1) and strides == (1, 1):
-        # one GEMM over the pixels: XLA:CPU's 1x1 convolution runs 5-13x slower
+        # one GEMM over the pixels: XLA:CPU's 1x1 convolution measured 1.4-13x slower
         x = jnp.pad(x, ((0, 0), (padding[0],) * 2, (padding[1],) * 2, (0, 0)))
         out = jnp.tensordot(x, kernel[0, 0], axes=1)
     else:
