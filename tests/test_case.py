@@ -133,6 +133,59 @@ class TestCase:
             block_type="basic_block",
         )
 
+    HUB_BACKBONES = ("cspnet", "densenet", "efficientnet", "mit", "resnet")
+
+    @staticmethod
+    def hub_backbone(kind, image_size=64):
+        """A tiny keras-hub `FeaturePyramidBackbone` of `kind` (`HUB_BACKBONES`), built offline.
+
+        MiT needs a static square image size (`image_size`); the others take any size.
+        """
+        import keras_hub
+
+        models = keras_hub.models
+        if kind == "resnet":
+            return TestCase.tiny_backbone()
+        if kind == "efficientnet":  # B0's seven stages, one narrow block each; P1 at stride 2
+            return models.EfficientNetBackbone(
+                stackwise_kernel_sizes=[3, 3, 5, 3, 5, 5, 3],
+                stackwise_num_repeats=[1] * 7,
+                stackwise_input_filters=[16, 8, 16, 16, 24, 24, 32],
+                stackwise_output_filters=[8, 16, 16, 24, 24, 32, 40],
+                stackwise_expansion_ratios=[1, 2, 2, 2, 2, 2, 2],
+                stackwise_squeeze_and_excite_ratios=[0.25] * 7,
+                stackwise_strides=[1, 2, 2, 2, 1, 2, 1],
+                stackwise_block_types=["v1"] * 7,
+                width_coefficient=1.0,
+                depth_coefficient=1.0,
+            )  # `num_features` stays 1280: keras-hub 0.32's get_config leaves it out
+        if kind == "mit":  # SegFormer's encoder; its levels are named P1..P4
+            return models.MiTBackbone(
+                layerwise_depths=[1, 1, 1, 1],
+                num_layers=4,
+                layerwise_num_heads=[1, 1, 1, 1],
+                layerwise_sr_ratios=[4, 2, 1, 1],
+                max_drop_path_rate=0.0,
+                layerwise_patch_sizes=[7, 3, 3, 3],
+                layerwise_strides=[4, 2, 2, 2],
+                hidden_dims=[8, 16, 24, 32],
+                image_shape=(image_size, image_size, 3),
+            )
+        if kind == "cspnet":
+            return models.CSPNetBackbone(
+                stem_filters=8,
+                stem_kernel_size=3,
+                stem_strides=2,
+                stackwise_depth=[1, 1, 1, 1],
+                stackwise_strides=[2, 2, 2, 2],
+                stackwise_num_filters=[8, 16, 24, 32],
+                block_type="dark_block",
+                stage_type="dark",
+            )
+        if kind == "densenet":
+            return models.DenseNetBackbone(stackwise_num_repeats=[1, 1, 1, 1], growth_rate=8)
+        raise ValueError(f"unknown backbone kind {kind!r}; one of {TestCase.HUB_BACKBONES}")
+
     @staticmethod
     def small_segmenter(family, backbone=None, num_classes=5):
         """A segmenter of `family` with a small head on `backbone` (default: `tiny_backbone()`)."""

@@ -30,7 +30,7 @@ def _deeplab_v3_r101_os8():
 
     from keras_segup.backbones import PAPER_BACKBONES
     from keras_segup.backbones import PaperResNetBackbone
-    from keras_segup.backbones.resnet import pyramid_extractor
+    from keras_segup.backbones.pyramid import pyramid_extractor
 
     SpatialPyramidPooling = deeplab_v3_spatial_pyramid_pooling()
 

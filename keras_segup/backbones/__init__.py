@@ -1,4 +1,4 @@
-"""Backbones: the papers' ResNets layer for layer, keras-hub ResNets, and checkpoint import."""
+"""Backbones: the papers' ResNets layer for layer, any keras-hub feature pyramid, checkpoint import."""
 
 from keras_segup.backbones.checkpoints import CheckpointError
 from keras_segup.backbones.checkpoints import load_torch_weights
@@ -7,8 +7,10 @@ from keras_segup.backbones.hub_presets import backbone_from_preset
 from keras_segup.backbones.paper_resnet import PAPER_BACKBONES
 from keras_segup.backbones.paper_resnet import PaperResNetBackbone
 from keras_segup.backbones.paper_resnet import paper_backbone
+from keras_segup.backbones.pyramid import choose_levels
+from keras_segup.backbones.pyramid import pyramid_extractor
+from keras_segup.backbones.pyramid import pyramid_strides
 from keras_segup.backbones.resnet import RESNET_VARIANTS
-from keras_segup.backbones.resnet import pyramid_extractor
 from keras_segup.backbones.resnet import resnet_backbone
 
 __all__ = [
@@ -19,7 +21,9 @@ __all__ = [
     "backbone_from_preset",
     "load_torch_weights",
     "paper_backbone",
+    "choose_levels",
     "pyramid_extractor",
+    "pyramid_strides",
     "read_checkpoint",
     "resnet_backbone",
 ]

@@ -1,6 +1,5 @@
 """ResNet backbones from keras-hub, built from arguments (no download)."""
 
-import keras
 import keras_hub
 
 # depth -> (block type, blocks per stage)
@@ -10,7 +9,6 @@ RESNET_VARIANTS = {
     50: ("bottleneck_block", (3, 4, 6, 3)),
     101: ("bottleneck_block", (3, 4, 23, 3)),
 }
-PYRAMID_LEVELS = ("P2", "P3", "P4", "P5")
 
 
 def resnet_backbone(depth, deep_stem=False, extra_reduction=False, dtype=None):
@@ -55,27 +53,4 @@ def resnet_backbone(depth, deep_stem=False, extra_reduction=False, dtype=None):
         stackwise_num_strides=[2 if extra_reduction else 1, 2, 2, 2],
         block_type=block_type,
         dtype=dtype,
-    )
-
-
-def pyramid_extractor(backbone):
-    """A functional model image -> [P2, P3, P4, P5] of a keras-hub backbone.
-
-    Args:
-        backbone: a keras-hub `FeaturePyramidBackbone` (any with
-            `pyramid_outputs` holding P2..P5).
-
-    Returns:
-        `keras.Model` with one input and the four levels as a list.
-    """
-    pyramid = dict(getattr(backbone, "pyramid_outputs", None) or {})
-    missing = [level for level in PYRAMID_LEVELS if level not in pyramid]
-    if missing:
-        raise ValueError(
-            f"The backbone {type(backbone).__name__} has no pyramid outputs "
-            f"{missing}; segmenters need a keras-hub FeaturePyramidBackbone "
-            f"with P2..P5 (it has {sorted(pyramid)})."
-        )
-    return keras.Model(
-        backbone.inputs, [pyramid[level] for level in PYRAMID_LEVELS], name="pyramid"
     )

@@ -7,7 +7,8 @@ from keras import ops
 
 from keras_segup import presets as preset_store
 from keras_segup.backbones.hub_presets import backbone_from_preset
-from keras_segup.backbones.resnet import pyramid_extractor
+from keras_segup.backbones.pyramid import pyramid_extractor
+from keras_segup.backbones.pyramid import static_image_size
 from keras_segup.backbones.checkpoints import CheckpointError
 from keras_segup.backbones.checkpoints import load_torch_weights
 from keras_segup.backbones.paper_resnet import PAPER_BACKBONES
@@ -52,6 +53,31 @@ def _build_backbone(backbone, default):
     if isinstance(backbone, dict):  # serialised, from get_config
         return keras.saving.deserialize_keras_object(backbone)
     return backbone
+
+
+def _check_feature_strides(feature_strides):
+    """`feature_strides` as a tuple of four increasing positive ints."""
+    strides = tuple(feature_strides) if isinstance(feature_strides, (list, tuple)) else ()
+    if len(strides) != 4 or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in strides
+    ) or list(strides) != sorted(set(strides)):
+        raise ValueError(
+            f"`feature_strides` must be four increasing strides, finest first, such as "
+            f"(4, 8, 16, 32); got {feature_strides!r}."
+        )
+    return strides
+
+
+def _check_image_size(backbone):
+    """The static `(height, width)` a backbone needs, or None; refuses a non-square MiT."""
+    size = static_image_size(backbone)
+    if size is not None and type(backbone).__name__ == "MiTBackbone" and size[0] != size[1]:
+        raise ValueError(
+            f"keras-hub's MiTBackbone folds its tokens back into a square grid, so it only works "
+            f"on square images; it was built for {size[0]}x{size[1]}. Build it with "
+            "image_shape=(S, S, 3), S a multiple of 32."
+        )
+    return size
 
 
 def _check_labels(num_classes, class_names, palette):
@@ -110,8 +136,8 @@ class Segmenter(keras.Model):
     paper does (`aux_loss_weights`).
 
     Subclasses set `head_class`, `default_backbone` (the name of the
-    paper's backbone in `keras_segup.backbones.PAPER_BACKBONES`) and
-    `aux_loss_weights`; the
+    paper's backbone in `keras_segup.backbones.PAPER_BACKBONES`),
+    `default_feature_strides` and `aux_loss_weights`; the
     final upsampling uses the head's `align_corners`. `onnx_dynamic_size`
     makes ONNX export trace any height and width instead of the requested
     size. `Cls.presets` maps the built-in preset names of a class to their
@@ -120,22 +146,30 @@ class Segmenter(keras.Model):
     Args:
         num_classes: number of classes; may be left out when `class_names`
             is given.
-        backbone: a keras-hub `FeaturePyramidBackbone` (P2..P5); a name
-            of `keras_segup.backbones.PAPER_BACKBONES`; `"resnet18|34|50|101"`
+        backbone: any keras-hub `FeaturePyramidBackbone` (ResNet,
+            EfficientNet, MiT, CSPNet, DenseNet, ...); a name of
+            `keras_segup.backbones.PAPER_BACKBONES`; `"resnet18|34|50|101"`
             for the paper's layout at that depth; a keras-hub preset name
             or folder (`backbone_from_preset`); or None for the paper's
-            backbone.
+            backbone. A backbone built for one static image size (keras-hub's
+            MiT needs one, and a square one) takes images of that size only.
         head_kwargs: extra arguments of the head.
         mean, std: per-channel input normalisation.
         class_names: one name per class (kept in `.keras` files and
             presets; used by evaluation reports and legends).
         palette: one RGB colour per class, for overlays; default: the
             PASCAL VOC colour map.
+        feature_strides: the strides of the four backbone levels the head
+            reads, finest first, e.g. `(4, 8, 16, 32)`. The levels are
+            chosen by their stride, measured from the shapes, not by their
+            names. Default: the paper's (`default_feature_strides`: 4..32;
+            FANet 8..64, or 4..32 on a backbone without a stride-64 level).
         **kwargs: `keras.Model` arguments (`name`, `dtype`).
     """
 
     head_class = None
     default_backbone = None
+    default_feature_strides = ((4, 8, 16, 32),)
     aux_loss_weights = ()
     onnx_dynamic_size = False
     presets = _Presets()
@@ -149,6 +183,7 @@ class Segmenter(keras.Model):
         std=IMAGENET_STD,
         class_names=None,
         palette=None,
+        feature_strides=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -167,7 +202,12 @@ class Segmenter(keras.Model):
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
         self.backbone = _build_backbone(backbone, self.default_backbone)
-        self.pyramid = pyramid_extractor(self.backbone)
+        candidates = self.default_feature_strides
+        if feature_strides is not None:
+            candidates = (_check_feature_strides(feature_strides),)
+        self.pyramid = pyramid_extractor(self.backbone, candidates, type(self).__name__)
+        self.feature_strides = self.pyramid.feature_strides
+        self.image_size = _check_image_size(self.backbone)
         self.head = self.head_class(num_classes, dtype=self.dtype_policy, name="head", **self.head_kwargs)
         self.input_spec = keras.InputSpec(ndim=4, axes={-1: 3})
         self.segmentation_loss = None
@@ -188,11 +228,35 @@ class Segmenter(keras.Model):
         palette = self.palette or bit_palette(self.num_classes)
         return names, np.array(palette, np.uint8)
 
+    def check_input_size(self, shape):
+        """Raises when a backbone of one static size gets images of another."""
+        size = tuple(shape[1:3])
+        if self.image_size is None or None in size or tuple(int(v) for v in size) == self.image_size:
+            return
+        height, width = self.image_size
+        raise ValueError(
+            f"This {type(self).__name__}'s backbone ({type(self.backbone).__name__}) was built for "
+            f"{height}x{width} images and got {size[0]}x{size[1]}: resize the images to "
+            f"{height}x{width} (`segment(images, size=({height}, {width}))` does it and resizes "
+            "the classes back), or build the backbone with that image shape."
+        )
+
+    def predict_on_batch(self, x):
+        if hasattr(x, "shape"):  # before TensorFlow's relaxed trace hides the size
+            self.check_input_size(tuple(x.shape))
+        return super().predict_on_batch(x)
+
+    def predict(self, x, *args, **kwargs):
+        if hasattr(x, "shape"):
+            self.check_input_size(tuple(x.shape))
+        return super().predict(x, *args, **kwargs)
+
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] != 3:
             raise ValueError(
                 f"Segmenters take RGB images (batch, height, width, 3); got shape {input_shape}."
             )
+        self.check_input_size(input_shape)
         self.head.build([tuple(output.shape) for output in self.pyramid.outputs])
         self.built = True
 
@@ -214,6 +278,10 @@ class Segmenter(keras.Model):
         return resized[0]
 
     def call(self, images, training=None):
+        self.check_input_size(images.shape)
+        if self.image_size is not None and None in tuple(images.shape[1:3]):
+            # a trace relaxed to any size (TensorFlow's retracing) keeps the backbone's own
+            images = ops.reshape(images, (-1, *self.image_size, 3))
         features = self.pyramid(self.normalize(images), training=training)
         return self.decode(features, ops.shape(images)[1:3], training)
 
@@ -448,6 +516,7 @@ class Segmenter(keras.Model):
         return {
             "num_classes": self.num_classes,
             "backbone": keras.saving.serialize_keras_object(self.backbone),
+            "feature_strides": list(self.feature_strides),
             "head_kwargs": self.head_kwargs,
             "mean": list(self.mean),
             "std": list(self.std),

@@ -9,7 +9,7 @@ from keras_segup.backbones import PAPER_BACKBONES
 from keras_segup.backbones import PaperResNetBackbone
 from keras_segup.backbones import load_torch_weights
 from keras_segup.backbones import paper_backbone
-from keras_segup.backbones.resnet import pyramid_extractor
+from keras_segup.backbones.pyramid import pyramid_extractor
 from tests.test_case import TestCase
 
 VARIANTS = sorted(PAPER_BACKBONES)

@@ -23,5 +23,7 @@ class FANetSegmenter(Segmenter):
 
     head_class = FANetHead
     default_backbone = "resnet18_fanet"
+    # the paper's levels (strides 8-64); a backbone without stride 64 gives its 4..32
+    default_feature_strides = ((8, 16, 32, 64), (4, 8, 16, 32))
     aux_loss_weights = (0.5, 0.5)
 
