@@ -88,8 +88,8 @@ class TestPresets(TestCase):
         names = set(Segmenter.presets)
         assert {"gai_cityscapes", "ifa_r50_cityscapes", "ifa_r101_cityscapes", "fanet_r18_cityscapes",
                 "fanet_r34_cityscapes", "rsp_r50_cityscapes", "rsp_r101_cityscapes",
-                "ifa_r50_ade20k", "rsp_r50_ade20k"} <= names
-        assert set(GAISegmenter.presets) == {"gai_cityscapes"}
+                "ifa_r50_ade20k", "rsp_r50_ade20k", *TestPresets.MOBILE} <= names
+        assert set(GAISegmenter.presets) == {"gai_cityscapes", "gai_efficientnet_lite0_cityscapes"}
         rows = presets.list_presets()
         printed = capsys.readouterr().out
         assert len(rows) == len(names)
@@ -161,6 +161,32 @@ class TestPresets(TestCase):
         model = Segmenter.from_preset(name, load_weights=False)
         model.build((None, None, None, 3))
         assert model.count_params() == presets.resolve(name)[2]["parameter_count"]
+
+    MOBILE = ["gai_efficientnet_lite0_cityscapes", "ifa_efficientnet_lite0_cityscapes",
+              "fanet_efficientnet_lite0_cityscapes", "rsp_efficientnet_lite0_cityscapes"]
+
+    @pytest.mark.parametrize("name", MOBILE)
+    def test_mobile_preset_builds_offline_and_runs(self, name):
+        model = Segmenter.from_preset(name, load_weights=False)
+        assert type(model.backbone).__name__ == "EfficientNetBackbone" and model.feature_strides == (4, 8, 16, 32)
+        assert tuple(model(X).shape) == (1, 64, 96, 19)
+        assert model.count_params() == presets.resolve(name)[2]["parameter_count"]
+
+    def test_mobile_preset_takes_its_keras_hub_imagenet_weights(self, monkeypatch):
+        import keras_hub
+
+        name = "rsp_efficientnet_lite0_cityscapes"
+        architecture = Segmenter.from_preset(name, load_weights=False).backbone.get_config()
+        published = keras_hub.models.EfficientNetBackbone.from_config(architecture)
+        for variable in published.weights:
+            variable.assign(np.random.default_rng(3).normal(size=variable.shape).astype("float32"))
+        asked = []
+        monkeypatch.setattr(keras_hub.models.Backbone, "from_preset",
+                            lambda handle, **kwargs: asked.append(handle) or published)
+        model = Segmenter.from_preset(name, load_weights=False, backbone_weights="paper")
+        assert asked == ["efficientnet_lite0_ra_imagenet"]
+        for ours, theirs in zip(model.backbone.weights, published.weights):
+            np.testing.assert_array_equal(self.to_numpy(ours), self.to_numpy(theirs))
 
     @pytest.mark.large
     @pytest.mark.parametrize("name", ["ifa_r101_cityscapes", "rsp_r101_cityscapes", "fanet_r34_cityscapes",

@@ -1,6 +1,6 @@
 """Writes the measured figures of every built-in preset into its family's presets file.
 
-Usage: KERAS_BACKEND=jax python tools/write_presets.py
+Usage: KERAS_BACKEND=jax python tools/write_presets.py [NAME ...]  (default: every preset)
 
 Builds each preset's model (random weights; nothing is downloaded) and
 writes its parameter count and its GFLOPs (XLA's cost analysis under JAX,
@@ -12,6 +12,7 @@ other field of those files is written by hand.
 
 import json
 import os
+import sys
 from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "jax")  # the FLOP count needs XLA's cost analysis
@@ -37,10 +38,12 @@ def measure(name, dataset):
     return figures
 
 
-def main():
+def main(names):
     for path in sorted(MODELS_DIR.glob("*/*_presets.json")):
         presets = json.loads(path.read_text())
         for name, preset in presets.items():
+            if names and name not in names:
+                continue
             metadata = preset["metadata"]
             params, gflops, size = measure(name, metadata["dataset"])
             metadata.update(parameter_count=params, gflops=gflops, gflops_input=size)
@@ -53,4 +56,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    main(set(sys.argv[1:]))

@@ -4,6 +4,7 @@ from keras_segup.backbones.checkpoints import CheckpointError
 from keras_segup.backbones.checkpoints import load_torch_weights
 from keras_segup.backbones.checkpoints import read_checkpoint
 from keras_segup.backbones.hub_presets import backbone_from_preset
+from keras_segup.backbones.hub_presets import load_hub_weights
 from keras_segup.backbones.paper_resnet import PAPER_BACKBONES
 from keras_segup.backbones.paper_resnet import PaperResNetBackbone
 from keras_segup.backbones.paper_resnet import paper_backbone
@@ -19,6 +20,7 @@ __all__ = [
     "PaperResNetBackbone",
     "RESNET_VARIANTS",
     "backbone_from_preset",
+    "load_hub_weights",
     "load_torch_weights",
     "paper_backbone",
     "choose_levels",

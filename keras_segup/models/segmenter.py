@@ -7,6 +7,7 @@ from keras import ops
 
 from keras_segup import presets as preset_store
 from keras_segup.backbones.hub_presets import backbone_from_preset
+from keras_segup.backbones.hub_presets import load_hub_weights
 from keras_segup.backbones.pyramid import pyramid_extractor
 from keras_segup.backbones.pyramid import static_image_size
 from keras_segup.backbones.checkpoints import CheckpointError
@@ -445,23 +446,37 @@ class Segmenter(keras.Model):
         return model
 
     def load_backbone_checkpoint(self, checkpoint):
-        """Loads a paper's PyTorch ImageNet checkpoint into the backbone; prints what it did.
+        """Loads the backbone's ImageNet weights; prints what it did.
 
         Args:
-            checkpoint: file, URL, `hf://` handle or state_dict
-                (`keras_segup.backbones.read_checkpoint`), or `"paper"`: the
-                URL of the preset's `backbone_checkpoint`. The preset's URL
-                is verified with its sha256 when the preset knows it.
+            checkpoint: for the papers' ResNets, a PyTorch file, URL,
+                `hf://` handle or state_dict
+                (`keras_segup.backbones.read_checkpoint`); for a keras-hub
+                backbone, a keras-hub preset name or folder
+                (`keras_segup.backbones.load_hub_weights`). `"paper"`: the
+                checkpoint the preset names (`backbone_checkpoint`); the
+                preset's URL is verified with its sha256 when it knows it.
 
         Returns:
-            The report of `keras_segup.backbones.load_torch_weights`.
+            The report of `keras_segup.backbones.load_torch_weights` or
+            `load_hub_weights`.
         """
-        if not isinstance(self.backbone, PaperResNetBackbone):
-            raise ValueError(
-                f"backbone_weights loads the papers' PyTorch ResNets; this model's backbone is a "
-                f"{type(self.backbone).__name__}. Build it with one of {sorted(PAPER_BACKBONES)}."
-            )
         known = self.preset_metadata.get("backbone_checkpoint") or {}
+        if not isinstance(self.backbone, PaperResNetBackbone):
+            if not isinstance(checkpoint, (str, Path)):
+                raise ValueError(
+                    f"This model's backbone is a {type(self.backbone).__name__}: its weights come "
+                    "from a keras-hub preset name or folder, not a state_dict."
+                )
+            handle = known.get("keras_hub_preset") if str(checkpoint) == "paper" else str(checkpoint)
+            if not handle:
+                raise CheckpointError(
+                    "This model's preset names no keras-hub preset for its backbone; pass one "
+                    f"(a name or a folder) for its {type(self.backbone).__name__}."
+                )
+            report = load_hub_weights(self.backbone, handle)
+            print(f"Backbone {self.backbone.name}: loaded {report['loaded']} tensors from {handle}.")
+            return report
         if str(checkpoint) == "paper":
             if not known.get("url"):
                 raise CheckpointError(

@@ -155,9 +155,41 @@ class TestCheckpoints(TestCase):
         with pytest.raises(CheckpointError, match="names no download"):
             Segmenter.from_preset(str(preset), load_weights=False, backbone_weights="paper")
 
-    def test_only_the_papers_backbones_take_checkpoints(self):
+    def test_keras_hub_backbones_take_keras_hub_presets_only(self):
         model = Segmenter.from_preset("gai_cityscapes", load_weights=False)
         assert model.backbone.name == "resnet18_deep128"
         model = FANetSegmenter(num_classes=3, backbone=self.tiny_backbone())
-        with pytest.raises(ValueError, match="backbone_weights loads the papers' PyTorch ResNets"):
+        with pytest.raises(ValueError, match="weights come from a keras-hub preset name or folder, not a state_dict"):
             model.load_backbone_checkpoint({})
+        with pytest.raises(CheckpointError, match="names no keras-hub preset"):
+            model.load_backbone_checkpoint("paper")
+
+    def test_keras_hub_preset_weights_into_a_segmenter(self, tmp_path):
+        trained = self.tiny_backbone()
+        for variable in trained.weights:
+            variable.assign(np.random.default_rng(0).normal(size=variable.shape).astype("float32"))
+        trained.save_to_preset(tmp_path / "hub")
+        model = FANetSegmenter(num_classes=3, backbone=self.tiny_backbone(),
+                               head_kwargs=self.SMALL_SEGMENTERS["fanet"][1])
+        model.preset_metadata = {"backbone_checkpoint": {"keras_hub_preset": str(tmp_path / "hub")}}
+        report = model.load_backbone_checkpoint("paper")
+        assert report["loaded"] == len(trained.weights)
+        for ours, theirs in zip(model.backbone.weights, trained.weights):
+            np.testing.assert_array_equal(self.to_numpy(ours), self.to_numpy(theirs))
+
+    def test_keras_hub_preset_of_another_architecture_changes_nothing(self, tmp_path):
+        self.hub_backbone("cspnet").save_to_preset(tmp_path / "csp")
+        import keras_hub
+
+        wider = keras_hub.models.ResNetBackbone.from_config(
+            {**self.tiny_backbone().get_config(), "stackwise_num_filters": [64, 128, 256, 256]}
+        )
+        wider.save_to_preset(tmp_path / "wider")
+        model = FANetSegmenter(num_classes=3, backbone=self.tiny_backbone())
+        before = [self.to_numpy(v) for v in model.backbone.weights]
+        with pytest.raises(ValueError, match="is a CSPNetBackbone; this backbone is a ResNetBackbone"):
+            model.load_backbone_checkpoint(str(tmp_path / "csp"))
+        with pytest.raises(ValueError, match="has another architecture than this backbone"):
+            model.load_backbone_checkpoint(str(tmp_path / "wider"))
+        for ours, old in zip(model.backbone.weights, before):
+            np.testing.assert_array_equal(self.to_numpy(ours), old)
