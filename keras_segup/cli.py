@@ -49,15 +49,25 @@ class UsageError(ValueError):
     """A bad input on the command line (exit code 2)."""
 
 
-def positive_int(text):
-    """An argparse type: a whole number >= 1."""
+def whole_number(text, minimum):
+    """`text` as an int >= `minimum`, or argparse's type error."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}; got {value}")
     return value
+
+
+def positive_int(text):
+    """An argparse type: a whole number >= 1."""
+    return whole_number(text, 1)
+
+
+def non_negative_int(text):
+    """An argparse type: a whole number >= 0."""
+    return whole_number(text, 0)
 
 
 def add_model_arguments(parser):
@@ -304,19 +314,23 @@ def run_evaluate(args):
 
 def run_export(args):
     out = check_destination(args.out or f"model.{args.format}", args.format)  # before the model loads
-    if args.format == "onnx" and args.quantization:
-        raise UsageError("--quantization applies to TFLite; ONNX files are float32.")
+    if args.format == "onnx" and (args.quantization or args.keep_float):
+        raise UsageError("--quantization and --keep-float apply to TFLite; ONNX files are float32.")
+    if args.keep_float and args.quantization != "int8":
+        raise UsageError("--keep-float keeps layers out of int8: use it with --quantization int8.")
     if args.format == "tflite":
         representative = None
-        if args.quantization == "int8":
+        if args.quantization in keras_segup.export.CALIBRATED:
             if not args.representative:
-                raise UsageError("int8 needs --representative: a folder of typical input images.")
+                raise UsageError(
+                    f"{args.quantization} needs --representative: a folder of typical input images."
+                )
             folder = Path(args.representative)
             if not folder.is_dir():
                 raise UsageError(f"--representative {folder} is not a folder of images.")
             files = sorted(p for p in folder.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
             if not files:
-                raise UsageError(f"No PNG or JPEG images in {folder} for int8 calibration.")
+                raise UsageError(f"No PNG or JPEG images in {folder} for {args.quantization} calibration.")
             representative = []
             for file in files[:100]:
                 try:
@@ -324,7 +338,8 @@ def run_export(args):
                 except (OSError, SyntaxError) as error:
                     raise UsageError(f"--representative: {file} is not a readable image ({error}).") from None
         report = keras_segup.export.export_tflite(
-            load_model(args), out, args.size, args.quantization, representative, args.output
+            load_model(args), out, args.size, args.quantization, representative, args.output,
+            keep_float=args.keep_float,
         )
     else:
         report = keras_segup.export.export_onnx(load_model(args), out, args.size, args.opset, args.output)
@@ -439,8 +454,16 @@ def build_parser():
     export.add_argument("--size", type=positive_int, nargs=2, required=True, metavar=("H", "W"))
     export.add_argument("--out", help="output file (default model.<format>)")
     export.add_argument("--output", choices=("logits", "classes"), default="logits")
-    export.add_argument("--quantization", choices=("float16", "int8"))
-    export.add_argument("--representative", help="folder of images for int8 calibration")
+    export.add_argument(
+        "--quantization", choices=("float16", "dynamic_range", "int8", "int16x8"),
+        help="float16; dynamic_range (int8 weights); int8 (full integer) or int16x8 (int16 "
+        "activations), both calibrated on --representative",
+    )
+    export.add_argument("--representative", help="folder of images for int8/int16x8 calibration")
+    export.add_argument(
+        "--keep-float", type=non_negative_int, default=0, metavar="N",
+        help="int8: keep the N most lossy layers (TFLite's QuantizationDebugger) in float",
+    )
     export.add_argument("--opset", type=positive_int, default=17)
     export.set_defaults(run=run_export)
 

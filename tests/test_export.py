@@ -19,6 +19,13 @@ BACKEND = keras.backend.backend()
 only_tensorflow = pytest.mark.skipif(BACKEND != "tensorflow", reason="family sweep runs in process on TensorFlow")
 
 
+def tf_ops(path):
+    """The ops of a `.tflite` file."""
+    import tensorflow as tf
+
+    return tf.lite.Interpreter(model_path=str(path))._get_ops_details()
+
+
 def per_pixel_model(classes=4):
     """Logits with wide margins that depend on colour alone: quantizes cleanly."""
     inputs = keras.Input((None, None, 3))
@@ -106,12 +113,77 @@ class TestExport(TestCase):
             export_tflite(model, tmp_path / "i8.tflite", SIZE, quantization="int8", representative_data=frames)
         assert list(tmp_path.iterdir()) == []
 
+    @only_tensorflow
+    def test_dynamic_range_and_16x8(self, tmp_path):
+        model = per_pixel_model()
+        frames = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
+        full = export_tflite(model, tmp_path / "f32.tflite", SIZE)
+        weights = export_tflite(model, tmp_path / "dr.tflite", SIZE, quantization="dynamic_range")
+        wide = export_tflite(model, tmp_path / "16x8.tflite", SIZE, quantization="int16x8",
+                             representative_data=frames)
+        assert weights["class_agreement"] >= 0.97 and wide["class_agreement"] >= 0.97
+        ops = {
+            name: {op["op_name"] for op in tf_ops(tmp_path / f"{name}.tflite")} for name in ("dr", "16x8")
+        }
+        assert "QUANTIZE" in ops["16x8"] and "QUANTIZE" not in ops["dr"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["16x8.tflite", "dr.tflite", "f32.tflite"]
+        assert full["bytes"] > 0
+
+    @only_tensorflow
+    def test_selective_int8_keeps_the_most_lossy_layers_float(self, tmp_path):
+        import tensorflow as tf
+
+        inputs = keras.Input((None, None, 3))
+        first = per_pixel_model()
+        second = keras.layers.Conv2D(4, 1)  # the identity: two quantized convolutions
+        model = keras.Model(inputs, second(first(inputs)))
+        second.set_weights([np.eye(4, dtype="float32")[None, None], np.zeros(4, "float32")])
+        frames = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
+        for keep in (0, 1):
+            report = export_tflite(model, tmp_path / f"k{keep}.tflite", SIZE, "int8", frames, keep_float=keep)
+            assert report["class_agreement"] >= 0.97
+        float_convs = {}
+        for keep in (0, 1):
+            interpreter = tf.lite.Interpreter(model_path=str(tmp_path / f"k{keep}.tflite"))
+            dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+            float_convs[keep] = sum(
+                dtypes[op["inputs"][0]] == np.float32
+                for op in interpreter._get_ops_details() if op["op_name"] == "CONV_2D"
+            )
+        assert float_convs == {0: 0, 1: 1}  # one of the two convolutions, kept in float
+
+    def test_lossy_layers_are_ranked_by_steps_of_error(self, monkeypatch):
+        import tensorflow as tf
+
+        from keras_segup.export import tflite
+
+        dump = "op_name,tensor_idx,num_elements,mean_squared_error,scale,tensor_name\n" \
+               "CONV_2D,1,10,0.01,0.1,a\nCONV_2D,2,10,4.0,1.0,b\nMUL,3,10,0.09,0.01,c\nMUL,4,10,1.0,0.0,d\n"
+
+        class Debugger:
+            def __init__(self, **kwargs):
+                pass
+
+            def run(self):
+                pass
+
+            def layer_statistics_dump(self, file):
+                file.write(dump)
+
+        monkeypatch.setattr(tf.lite.experimental, "QuantizationDebugger", Debugger)
+        # RMSE / scale: c 30 steps, b 2, a 1; d has no scale (not quantized)
+        assert tflite._most_lossy_tensors(None, None, 2) == ["c", "b"]
+
     @pytest.mark.parametrize(
         "call, message",
         [
             (lambda m, p: export_tflite(m, p, (None, None)), "static input size"),
             (lambda m, p: export_tflite(m, p, SIZE, quantization="int4"), "Unknown quantization"),
             (lambda m, p: export_tflite(m, p, SIZE, quantization="int8"), "representative_data"),
+            (lambda m, p: export_tflite(m, p, SIZE, quantization="int16x8"), "int16x8 quantization calibrates"),
+            (lambda m, p: export_tflite(m, p, SIZE, keep_float=2), "Use it with quantization='int8'"),
+            (lambda m, p: export_tflite(m, p, SIZE, "int8", np.zeros((1, 8, 8, 3)), keep_float=-1),
+             "keep_float must be a number of layers"),
             (lambda m, p: export_onnx(m, p, SIZE, opset=9), "Opset 9 is not supported"),
             (lambda m, p: export_onnx(m, p, SIZE, output="probabilities"), "Unknown output"),
             (lambda m, p: export_onnx(m, p.parent / "missing" / "m.onnx", SIZE), "does not exist"),

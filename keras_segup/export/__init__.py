@@ -18,6 +18,8 @@ require_tensorflow("keras_segup.export (TFLite and ONNX, converted by TensorFlow
 from keras_segup.export.common import ExportError  # noqa: E402
 from keras_segup.export.common import ExportRefused  # noqa: E402
 from keras_segup.export.onnx import export_onnx  # noqa: E402
+from keras_segup.export.tflite import CALIBRATED  # noqa: E402
+from keras_segup.export.tflite import QUANTIZATIONS  # noqa: E402
 from keras_segup.export.tflite import export_tflite  # noqa: E402
 
-__all__ = ["ExportError", "ExportRefused", "export_onnx", "export_tflite"]
+__all__ = ["CALIBRATED", "ExportError", "ExportRefused", "QUANTIZATIONS", "export_onnx", "export_tflite"]

@@ -17,7 +17,7 @@ from keras_segup.ops import portable
 
 OUTPUTS = ("logits", "classes")
 # class-map agreement each precision must reach, and the float32 logit tolerance
-MIN_AGREEMENT = {None: 0.9999, "float16": 0.999, "int8": 0.97}
+MIN_AGREEMENT = {None: 0.9999, "float16": 0.999, "dynamic_range": 0.97, "int8": 0.97, "int16x8": 0.97}
 # float32 exports: max |logit difference| <= 1e-3, or 1e-5 of the largest
 # |logit| where logits exceed 100 (untrained networks: float32 rounding
 # grows with the magnitude)
@@ -147,6 +147,8 @@ def convert_in_tensorflow(model, fmt, destination, options, progress):
         ]
         if options.get("quantization"):
             command += ["--quantization", options["quantization"]]
+        if options.get("keep_float"):
+            command += ["--keep-float", str(options["keep_float"])]
         if options.get("opset"):
             command += ["--opset", str(options["opset"])]
         if options.get("representative_data") is not None:

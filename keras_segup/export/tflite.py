@@ -1,5 +1,7 @@
-"""TFLite (LiteRT) export: float32, float16 or full-integer int8, builtin ops only."""
+"""TFLite (LiteRT) export: float32, float16, dynamic-range, full-integer int8 or 16x8, builtin ops only."""
 
+import csv
+import io
 import warnings
 
 import numpy as np
@@ -12,7 +14,32 @@ from keras_segup.export.common import export_atomically
 from keras_segup.export.common import serving_function
 from keras_segup.utils import compat
 
-QUANTIZATIONS = (None, "float16", "int8")
+QUANTIZATIONS = (None, "float16", "dynamic_range", "int8", "int16x8")
+# the quantizations calibrated on representative frames
+CALIBRATED = ("int8", "int16x8")
+
+
+def _most_lossy_tensors(converter, dataset, count):
+    """The `count` tensors whose int8 quantization loses most (RMSE over the scale).
+
+    TFLite's QuantizationDebugger runs the quantized model beside the float
+    one on the representative frames and records each quantized tensor's
+    error; dividing its RMSE by the quantization step ranks the layers by
+    how many steps they are off.
+    """
+    import tensorflow as tf
+
+    debugger = tf.lite.experimental.QuantizationDebugger(converter=converter, debug_dataset=dataset)
+    debugger.run()
+    dump = io.StringIO()
+    debugger.layer_statistics_dump(dump)
+    rows = list(csv.DictReader(io.StringIO(dump.getvalue())))
+    ranked = sorted(
+        (row for row in rows if float(row["scale"]) > 0),
+        key=lambda row: np.sqrt(float(row["mean_squared_error"])) / float(row["scale"]),
+        reverse=True,
+    )
+    return [row["tensor_name"] for row in ranked[:count]]
 
 
 def convert_tflite(model, destination, options):
@@ -25,14 +52,37 @@ def convert_tflite(model, destination, options):
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]  # no Flex ops
     quantization = options.get("quantization")
-    if quantization:
+    if quantization:  # dynamic range alone: int8 weights, float activations
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if quantization == "float16":
         converter.target_spec.supported_types = [tf.float16]
-    elif quantization == "int8":
+    elif quantization in CALIBRATED:
         frames = options["representative_data"]
         converter.representative_dataset = lambda: ([frame[None]] for frame in frames)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.target_spec.supported_ops = (
+            [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            if quantization == "int8"  # int16 activations lack kernels for a few ops: those stay float
+            else [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8,
+                  tf.lite.OpsSet.TFLITE_BUILTINS]
+        )
+    keep_float = options.get("keep_float") or 0
+    if keep_float:  # selective: the most lossy layers stay float
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS
+        ]
+        try:
+            kept = _most_lossy_tensors(converter, converter.representative_dataset, keep_float)
+            debugger = tf.lite.experimental.QuantizationDebugger(
+                converter=converter,
+                debug_dataset=converter.representative_dataset,
+                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=kept),
+            )
+            flatbuffer = debugger.get_nondebug_quantized_model()
+        except Exception as error:  # the debugger raises several unrelated types
+            raise ExportError(f"Selective TFLite quantization failed: {error}") from None
+        with open(destination, "wb") as handle:
+            handle.write(flatbuffer)
+        return
     try:
         flatbuffer = converter.convert()
     except Exception as error:  # the converter raises several unrelated types
@@ -72,7 +122,9 @@ def tflite_runner(path, num_threads=None):
     return run
 
 
-def export_tflite(model, path, input_size, quantization=None, representative_data=None, output="logits"):
+def export_tflite(
+    model, path, input_size, quantization=None, representative_data=None, output="logits", keep_float=0
+):
     """Exports a segmenter to TFLite and checks it against Keras before returning.
 
     Works from any backend: under JAX and torch the model is saved as
@@ -83,19 +135,27 @@ def export_tflite(model, path, input_size, quantization=None, representative_dat
     exported model is run on a synthetic street scene (and the first
     representative frames) and must match Keras: float32 logits within
     1e-3 (1e-5 of the largest |logit| beyond 100) and 99.99% identical
-    class pixels; float16 99.9%; int8 97%.
+    class pixels; float16 99.9%; dynamic-range, int8 and 16x8 97%.
     Otherwise, or on any failure, no file is written.
 
     Args:
         model: a segmenter (any backend).
         path: the `.tflite` file to write.
         input_size: static `(height, width)`.
-        quantization: None (float32), `"float16"` or `"int8"` (full
-            integer, calibrated on `representative_data`).
-        representative_data: for int8: images (N, H, W, 3) in 0..255, or an
-            iterable of image batches / `(images, labels)` batches (e.g. a
-            `keras_segup.data` dataset `.take(50)`); resized to `input_size`.
+        quantization: None (float32); `"float16"` (half the size);
+            `"dynamic_range"` (int8 weights, float activations: a quarter
+            of the size, no calibration); `"int8"` (full integer) or
+            `"int16x8"` (int16 activations, int8 weights; ops without
+            int16 kernels stay float), both calibrated on
+            `representative_data`.
+        representative_data: for int8 and 16x8: images (N, H, W, 3) in
+            0..255, or an iterable of image batches / `(images, labels)`
+            batches (e.g. a `keras_segup.data` dataset `.take(50)`);
+            resized to `input_size`.
         output: `"logits"` or `"classes"`.
+        keep_float: int8 only: the number of layers to keep in float
+            (selective quantization), the ones TFLite's
+            QuantizationDebugger finds most lossy on `representative_data`.
 
     Returns:
         dict: `class_agreement`, `max_abs_diff` (float32 logits), `path`,
@@ -104,20 +164,31 @@ def export_tflite(model, path, input_size, quantization=None, representative_dat
     Example:
     ```python
     export_tflite(model, "fanet.tflite", (512, 1024), output="classes")
+    export_tflite(model, "fanet_int8.tflite", (512, 1024), "int8", frames, keep_float=4)
     ```
     """
     if quantization not in QUANTIZATIONS:
         raise ExportRefused(f"Unknown quantization {quantization!r}; choose one of {QUANTIZATIONS}.")
-    if quantization == "int8" and representative_data is None:
+    if quantization in CALIBRATED and representative_data is None:
         raise ExportRefused(
-            "int8 quantization calibrates on real inputs: pass representative_data "
+            f"{quantization} quantization calibrates on real inputs: pass representative_data "
             "(a few dozen training images)."
+        )
+    if isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
+        raise ExportRefused(f"keep_float must be a number of layers >= 0; got {keep_float!r}.")
+    if keep_float and quantization != "int8":
+        raise ExportRefused(
+            f"keep_float selects layers to keep out of int8; quantization is {quantization!r}. "
+            "Use it with quantization='int8'."
         )
     input_size = check_common(input_size, output)
     options = {
         "input_size": input_size,
         "output": output,
         "quantization": quantization,
-        "representative_data": as_frames(representative_data, input_size) if quantization == "int8" else None,
+        "keep_float": keep_float,
+        "representative_data": (
+            as_frames(representative_data, input_size) if quantization in CALIBRATED else None
+        ),
     }
     return export_atomically(model, path, "tflite", convert_tflite, tflite_runner, options)

@@ -22,6 +22,7 @@ def main():
     parser.add_argument("--input-size", type=int, nargs=2, required=True)
     parser.add_argument("--output", default="logits")
     parser.add_argument("--quantization", default=None)
+    parser.add_argument("--keep-float", type=int, default=0)
     parser.add_argument("--opset", type=int, default=None)
     parser.add_argument("--representative", default=None)
     args = parser.parse_args()
@@ -30,6 +31,7 @@ def main():
         "input_size": tuple(args.input_size),
         "output": args.output,
         "quantization": args.quantization,
+        "keep_float": args.keep_float,
         "opset": args.opset,
         "representative_data": np.load(args.representative) if args.representative else None,
     }

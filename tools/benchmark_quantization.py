@@ -1,0 +1,190 @@
+"""Benchmark: every TFLite quantization of the presets, with its size, class agreement and latency.
+
+Usage: python tools/benchmark_quantization.py --backends tensorflow [--presets NAME,NAME]
+       [--sizes HxW (default 512x1024)] [--repeats N] [--calibration N] [--keep-float N,N]
+
+For each preset (default: the four families on their ResNets and on
+EfficientNet-Lite0) the model has seeded random weights whose batch-norm
+statistics come from two synthetic street scenes (as in
+`benchmark_export.py`); with `--train-steps N` it is then trained for N
+SGD steps on augmented synthetic scenes at half the input size, so that
+its logits are as decisive as a trained network's (random weights leave
+near ties that even float16 flips). It is converted to TFLite as float32, float16,
+dynamic-range, full-integer int8, 16x8 and int8 with the `--keep-float`
+most lossy layers kept in float (selective). int8 and 16x8 calibrate on
+`--calibration` frames: synthetic scenes of many seeds and, when
+`../shared/data` is there, the real frames flipped, rescaled and
+re-lit. Agreement is the share of class pixels equal to Keras's on the
+sample frames (the real Cityscapes and VOC frames when present, plus two
+synthetic scenes none of the calibration frames is), resized to the
+input size; "export" says whether `export_tflite` would write the file
+(its bound: float16 99.9%, the others 97%). Latency: the TFLite
+interpreter with as many threads as cores, median of `--repeats` after
+one warm-up, on a synthetic scene.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from benchmark_export import calibrated  # noqa: E402
+
+from keras_segup.utils.benchmark import add_selection_arguments  # noqa: E402
+from keras_segup.utils.benchmark import presets_argument  # noqa: E402
+from keras_segup.utils.benchmark import run_benchmark  # noqa: E402
+from keras_segup.utils.profiling import time_call  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PRESETS = (
+    "fanet_r18_cityscapes", "gai_cityscapes", "ifa_r50_cityscapes", "rsp_r50_cityscapes",
+    "fanet_efficientnet_lite0_cityscapes", "gai_efficientnet_lite0_cityscapes",
+    "ifa_efficientnet_lite0_cityscapes", "rsp_efficientnet_lite0_cityscapes",
+)
+
+
+def real_frames():
+    """The sample frames of `../shared/data` (RGB float32, own sizes); none without it."""
+    from keras_segup.cli import read_image
+
+    files = sorted(SHARED_DATA.glob("cityscapes/leftImg8bit/*/*/*.png")) + sorted(SHARED_DATA.glob("voc/*_image.png"))
+    return [read_image(path)[0].astype("float32") for path in files]
+
+
+def resized(image, size):
+    import keras
+
+    return keras.ops.convert_to_numpy(keras.ops.image.resize(image[None], size))[0]
+
+
+def calibration_frames(size, count, seed=0):
+    """`count` varied frames: synthetic scenes and re-lit, rescaled, flipped real frames."""
+    import numpy as np
+
+    from keras_segup.data.synthetic import scene
+
+    rng = np.random.default_rng(seed)
+    real = real_frames()
+    frames = []
+    for index in range(count):
+        if real and index % 2:
+            image = real[index // 2 % len(real)]
+            scale = rng.uniform(1.0, 2.0)  # a random crop of 1/scale of the frame
+            h, w = image.shape[:2]
+            ch, cw = int(h / scale), int(w / scale)
+            top, left = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+            image = image[top:top + ch, left:left + cw]
+            if rng.random() < 0.5:
+                image = image[:, ::-1]
+            image = np.clip(image * rng.uniform(0.6, 1.4) + rng.uniform(-30, 30), 0, 255)
+            frames.append(resized(image.astype("float32"), size))
+        else:
+            frames.append(scene(size, seed=1000 + index)[0].astype("float32"))
+    return np.stack(frames)
+
+
+def sample_frames(size):
+    """The frames agreement is measured on: the real ones, and two unseen synthetic scenes."""
+    import numpy as np
+
+    from keras_segup.data.synthetic import scene
+
+    frames = [resized(image, size) for image in real_frames()]
+    frames += [scene(size, seed=seed)[0].astype("float32") for seed in (7000, 7001)]
+    return np.stack(frames)
+
+
+def trained(model, steps, size):
+    """`model` after `steps` SGD steps on augmented synthetic scenes at `size`: decisive logits."""
+    from keras_segup.data.synthetic import synthetic
+
+    if steps:
+        model.compile(learning_rate=0.01, total_steps=steps, warmup_steps=steps // 10)
+        data = synthetic(64, size=size, training=True, batch_size=4, seed=0).repeat()
+        model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+    return model
+
+
+def measure(args):
+    """Converts each preset in each quantization; size, agreement with Keras, latency."""
+    import tempfile
+
+    import keras
+    import numpy as np
+
+    from keras_segup.data.synthetic import scene
+    from keras_segup.export import ExportError
+    from keras_segup.export.common import MIN_AGREEMENT
+    from keras_segup.export.tflite import convert_tflite
+    from keras_segup.export.tflite import tflite_runner
+
+    if keras.backend.backend() != "tensorflow":
+        return []
+    rows = []
+    for size in args.sizes:
+        calibration = calibration_frames(size, args.calibration)
+        samples = sample_frames(size)
+        x = scene(size, seed=0)[0][None].astype("float32")
+        variants = [(None, 0), ("float16", 0), ("dynamic_range", 0), ("int8", 0), ("int16x8", 0)]
+        variants += [("int8", keep) for keep in args.keep_float]
+        for name in args.presets or PRESETS:
+            model = trained(calibrated(name), args.train_steps, (size[0] // 2, size[1] // 2))
+            expected = np.concatenate([model.predict_on_batch(f[None]) for f in samples]).argmax(-1)
+            for quantization, keep in variants:
+                label = (quantization or "float32") + (f" keep {keep} float" if keep else "")
+                row = {"case": f"{name} @ {size[0]}x{size[1]}", "quantization": label}
+                options = {"input_size": size, "output": "logits", "quantization": quantization,
+                           "keep_float": keep, "representative_data": calibration}
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / "model.tflite"
+                    try:
+                        convert_tflite(model, path, options)
+                    except ExportError as error:
+                        rows.append({**row, "error": str(error)[:300]})
+                        continue
+                    single = tflite_runner(path)  # one thread, as the export's check
+                    got = np.concatenate([single(f[None]) for f in samples]).argmax(-1)
+                    run = tflite_runner(path, num_threads=os.cpu_count())
+                    row.update(
+                        mb=path.stat().st_size / 2**20,
+                        agreement=float((got == expected).mean()),
+                        per_frame=[float(v) for v in (got == expected).mean(axis=(1, 2))],
+                        ms=time_call(lambda: run(x), args.repeats, warmup=1) * 1e3,
+                    )
+                    row["exported"] = row["agreement"] >= MIN_AGREEMENT[quantization]
+                    rows.append(row)
+                print(f"{row['case']} {label}: {row.get('agreement', row.get('error'))}", file=sys.stderr)
+            keras.backend.clear_session()
+    return rows
+
+
+def print_table(backend, rows, flops):
+    if not rows:
+        return
+    print(f"\nTFLite quantizations on {backend}: random weights, batch-norm statistics of two synthetic "
+          f"scenes, then the --train-steps on synthetic scenes; agreement of class maps with Keras on the sample frames; TFLite ms with "
+          f"{os.cpu_count()} threads (median)")
+    print(f"{'preset @ input':<46} {'quantization':<22} {'MB':>7} {'agreement':>10} {'ms':>8}  export")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['case']:<46} {row['quantization']:<22} failed: {row['error']}")
+            continue
+        verdict = "written" if row["exported"] else "refused"
+        print(f"{row['case']:<46} {row['quantization']:<22} {row['mb']:7.1f} "
+              f"{100 * row['agreement']:9.2f}% {row['ms']:8.1f}  {verdict}")
+
+
+def add_arguments(parser):
+    add_selection_arguments(parser)
+    parser.set_defaults(sizes=((512, 1024),))
+    parser.add_argument("--train-steps", type=int, default=0,
+                        help="SGD steps on synthetic scenes at half the input size before converting "
+                        "(default 0: random weights)")
+    parser.add_argument("--calibration", type=int, default=48, help="calibration frames (default 48)")
+    parser.add_argument("--keep-float", type=lambda text: tuple(int(n) for n in presets_argument(text)),
+                        default=(8,), help="selective int8: layers kept float, N,N (default 8)")
+
+
+if __name__ == "__main__":
+    sys.exit(run_benchmark(__file__, __doc__.splitlines()[0], measure, print_table, add_arguments))
