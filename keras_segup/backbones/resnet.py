@@ -2,6 +2,8 @@
 
 import keras_hub
 
+from keras_segup.backbones.pyramid import pyramid_extractor  # noqa: F401  (moved there; the old path still works)
+
 # depth -> (block type, blocks per stage)
 RESNET_VARIANTS = {
     18: ("basic_block", (2, 2, 2, 2)),

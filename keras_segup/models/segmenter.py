@@ -278,12 +278,16 @@ class Segmenter(keras.Model):
             return {"logits": resized[0], "aux": resized[1:]}
         return resized[0]
 
-    def call(self, images, training=None):
+    def features(self, images, training=None):
+        """The four backbone levels the head reads, finest first."""
         self.check_input_size(images.shape)
         if self.image_size is not None and None in tuple(images.shape[1:3]):
             # a trace relaxed to any size (TensorFlow's retracing) keeps the backbone's own
             images = ops.reshape(images, (-1, *self.image_size, 3))
-        features = self.pyramid(self.normalize(images), training=training)
+        return self.pyramid(self.normalize(images), training=training)
+
+    def call(self, images, training=None):
+        features = self.features(images, training=training)
         return self.decode(features, ops.shape(images)[1:3], training)
 
     def segment(self, images, size=None):

@@ -8,6 +8,8 @@ import keras
 import numpy as np
 import pytest
 
+from keras_segup.backbones import choose_levels
+from keras_segup.backbones import paper_backbone
 from keras_segup.backbones import pyramid_strides
 from keras_segup.models import FANetSegmenter
 from keras_segup.models import GAISegmenter
@@ -39,15 +41,17 @@ class TestHubBackbones(TestCase):
     def test_levels_chosen_by_measured_stride(self, kind):
         backbone = self.hub_backbone(kind)
         measured = pyramid_strides(backbone)
-        model = self.small_segmenter("gai", backbone)
-        assert model.feature_strides == (4, 8, 16, 32)
-        chosen = [tuple(output.shape)[-1] for output in model.pyramid.outputs]
-        by_stride = {stride: channels for stride, channels in measured.values()}
-        assert chosen == [by_stride[s] for s in (4, 8, 16, 32)]
+        names, strides = choose_levels(backbone, ((8, 16, 32, 64), (4, 8, 16, 32)))
+        assert strides == (4, 8, 16, 32)  # none of them has a stride-64 level
+        assert [measured[name][0] for name in names] == [4, 8, 16, 32]
         if kind == "mit":  # keras-hub names MiT's stride-4 level P1
-            assert list(measured) == ["P1", "P2", "P3", "P4"]
+            assert list(measured) == ["P1", "P2", "P3", "P4"] and names == ["P1", "P2", "P3", "P4"]
         if kind == "efficientnet":  # its P1 (stride 2) is not read
-            assert measured["P1"][0] == 2
+            assert measured["P1"][0] == 2 and names == ["P2", "P3", "P4", "P5"]
+
+    def test_strides_survive_ceil_mode_pooling(self):
+        # IFA's ResNet pools in ceil mode: 17 pixels at stride 32 of a 512 input
+        assert [s for s, _ in pyramid_strides(paper_backbone("resnet50_deep_mg")).values()] == [4, 8, 16, 32]
 
     @pytest.mark.parametrize("family, kind", MATRIX)
     def test_head_on_backbone(self, family, kind, tmp_path):

@@ -34,7 +34,7 @@ class IFASegmenter(Segmenter):
     onnx_dynamic_size = True
 
     def call(self, images, training=None, output_size=None):
-        features = self.pyramid(self.normalize(images), training=training)
+        features = self.features(images, training=training)
         if output_size is None:
             return self.decode(features, ops.shape(images)[1:3], training)
         logits = self.head(features, output_size=check_size("output_size", output_size), training=training)
