@@ -174,6 +174,28 @@ class TestExport(TestCase):
         # RMSE / scale: c 30 steps, b 2, a 1; d has no scale (not quantized)
         assert tflite._most_lossy_tensors(None, None, 2) == ["c", "b"]
 
+    @only_tensorflow
+    def test_a_file_that_crashes_the_runtime_is_refused_not_fatal(self, tmp_path):
+        # int8 GAI aborts the TFLite runtime as it prepares the file: probed in a child process
+        keras.utils.set_random_seed(0)
+        model = self.small_segmenter("gai", self.tiny_backbone())
+        frames = np.random.default_rng(0).uniform(0, 255, (4, 64, 128, 3)).astype("float32")
+        with pytest.raises(ExportError, match=r"runtime cannot run this file .*killed by signal 6"):
+            export_tflite(model, tmp_path / "m.tflite", (64, 128), "int8", frames)
+        assert list(tmp_path.iterdir()) == []
+
+    @only_tensorflow
+    def test_a_file_the_interpreter_cannot_run_is_refused(self, tmp_path, monkeypatch):
+        import tensorflow as tf
+
+        def unprepared(self):
+            raise RuntimeError("failed to create XNNPACK runtime")
+
+        monkeypatch.setattr(tf.lite.Interpreter, "allocate_tensors", unprepared)
+        with pytest.raises(ExportError, match="interpreter cannot prepare .*failed to create XNNPACK runtime"):
+            export_tflite(per_pixel_model(), tmp_path / "m.tflite", SIZE)
+        assert list(tmp_path.iterdir()) == []
+
     @pytest.mark.parametrize(
         "call, message",
         [

@@ -117,6 +117,7 @@ def measure(args):
     from keras_segup.export import ExportError
     from keras_segup.export.common import MIN_AGREEMENT
     from keras_segup.export.tflite import convert_tflite
+    from keras_segup.export.tflite import probed_runner
     from keras_segup.export.tflite import tflite_runner
 
     if keras.backend.backend() != "tensorflow":
@@ -140,12 +141,12 @@ def measure(args):
                     path = Path(tmp) / "model.tflite"
                     try:
                         convert_tflite(model, path, options)
-                    except ExportError as error:
+                        single = probed_runner(path)  # one thread, as the export's check
+                        got = np.concatenate([single(f[None]) for f in samples]).argmax(-1)
+                        run = tflite_runner(path, num_threads=os.cpu_count())
+                    except ExportError as error:  # not convertible, or the interpreter refuses it
                         rows.append({**row, "error": str(error)[:300]})
                         continue
-                    single = tflite_runner(path)  # one thread, as the export's check
-                    got = np.concatenate([single(f[None]) for f in samples]).argmax(-1)
-                    run = tflite_runner(path, num_threads=os.cpu_count())
                     row.update(
                         mb=path.stat().st_size / 2**20,
                         agreement=float((got == expected).mean()),

@@ -2,6 +2,9 @@
 
 import csv
 import io
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -100,7 +103,8 @@ def tflite_runner(path, num_threads=None):
             which the export check uses (threads change the float32 sums).
 
     Raises:
-        ExportError: if the file uses non-builtin (Flex) ops.
+        ExportError: if the file uses non-builtin (Flex) ops, or the
+            interpreter cannot prepare or run it.
     """
     import tensorflow as tf
 
@@ -110,16 +114,63 @@ def tflite_runner(path, num_threads=None):
     flex = sorted({op["op_name"] for op in interpreter._get_ops_details() if op["op_name"].startswith("Flex")})
     if flex:
         raise ExportError(f"The TFLite file needs select TF ops {flex}; it must use builtins only.")
-    interpreter.allocate_tensors()
+    try:
+        interpreter.allocate_tensors()
+    except RuntimeError as error:  # e.g. XNNPACK cannot prepare a quantized op
+        raise ExportError(f"The TFLite interpreter cannot prepare {path}: {error}") from None
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
 
     def run(images):
         interpreter.set_tensor(source, np.asarray(images, np.float32))
-        interpreter.invoke()
+        try:
+            interpreter.invoke()
+        except RuntimeError as error:
+            raise ExportError(f"The TFLite interpreter cannot run {path}: {error}") from None
         return interpreter.get_tensor(target).copy()
 
     return run
+
+
+# prepares and runs a .tflite file once on zeros; the exit code says whether the runtime survived
+_PROBE = """
+import sys
+import numpy as np
+import tensorflow as tf
+interpreter = tf.lite.Interpreter(model_path=sys.argv[1])
+interpreter.allocate_tensors()
+source = interpreter.get_input_details()[0]
+interpreter.set_tensor(source["index"], np.zeros(source["shape"], np.float32))
+interpreter.invoke()
+"""
+
+
+def probe_tflite(path):
+    """Raises `ExportError` if the TFLite runtime crashes on the file, without crashing this process.
+
+    Some quantized files (int8 GAI, for one) abort the runtime while it
+    prepares them: a native crash that no Python code can catch. The file
+    is prepared and run once in a child process first.
+    """
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        lines = [
+            line for line in result.stderr.strip().splitlines()
+            if line.strip() and not line.startswith(("INFO:", "WARNING:"))
+        ]
+        crash = f"killed by signal {-result.returncode}" if result.returncode < 0 else "failed"
+        detail = f": {lines[-1]}" if lines else ""
+        raise ExportError(
+            f"The TFLite runtime cannot run this file (preparing and running it once, it {crash}{detail}); "
+            "choose another quantization, or keep its failing layers in float (keep_float)."
+        )
+
+
+def probed_runner(path, num_threads=None):
+    """`tflite_runner` after `probe_tflite`: for the quantizations that can crash the runtime."""
+    probe_tflite(path)
+    return tflite_runner(path, num_threads)
 
 
 def export_tflite(
@@ -191,4 +242,5 @@ def export_tflite(
             as_frames(representative_data, input_size) if quantization in CALIBRATED else None
         ),
     }
-    return export_atomically(model, path, "tflite", convert_tflite, tflite_runner, options)
+    runner = probed_runner if quantization in CALIBRATED else tflite_runner
+    return export_atomically(model, path, "tflite", convert_tflite, runner, options)
