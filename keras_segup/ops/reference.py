@@ -154,8 +154,13 @@ def resize_bilinear_taps(x, size, align_corners):
 
 def resize_bilinear(x, size, align_corners):
     """`ops.image.resize` (one RESIZE_BILINEAR in TFLite) where it has
-    PyTorch's semantics (half-pixel centres, static size), else the taps."""
-    if not align_corners and all(isinstance(n, int) for n in size):
+    PyTorch's semantics (half-pixel centres, static sizes) and each side
+    grows by a whole factor, else the taps. tf2onnx writes the resize as
+    scales, and ONNX's shape inference floors `input * scale`: 33 -> 130
+    became 129 and the export failed."""
+    sides = (tuple(x.shape)[1:3], tuple(size))
+    static = all(isinstance(n, int) for n in (*sides[0], *sides[1]))
+    if not align_corners and static and all(out % n == 0 for n, out in zip(*sides)):
         return ops.image.resize(x, size, interpolation="bilinear", antialias=False)
     return resize_bilinear_taps(x, size, align_corners)
 
