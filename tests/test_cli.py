@@ -123,10 +123,23 @@ class TestCli(TestCase):
         assert code == 0 and "verified: class maps agree" in out and (tmp_path / "m.onnx").is_file()
         code, _, err = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "onnx",
                            "--size", 64, 128, "--quantization", "int8")
-        assert code == 2 and "applies to TFLite" in err
+        assert code == 2 and "apply to TFLite" in err
         code, _, err = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "tflite",
                            "--size", 64, 128, "--quantization", "int8")
         assert code == 2 and "--representative" in err
+        code, _, err = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "tflite",
+                           "--size", 64, 128, "--quantization", "int16x8")
+        assert code == 2 and "int16x8 needs --representative" in err
+        code, _, err = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "tflite",
+                           "--size", 64, 128, "--quantization", "dynamic_range", "--keep-float", 2)
+        assert code == 2 and "use it with --quantization int8" in err
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(["export", "--model", str(run_dir / "final.keras"), "--format", "tflite", "--size", "64",
+                      "128", "--quantization", "int8", "--keep-float", "-1"])
+        assert exit_info.value.code == 2 and "--keep-float: must be at least 0; got -1" in capsys.readouterr().err
+        code, out, _ = run(capsys, "export", "--model", run_dir / "final.keras", "--format", "tflite",
+                           "--size", 64, 128, "--quantization", "dynamic_range", "--out", tmp_path / "dr.tflite")
+        assert code == 0 and (tmp_path / "dr.tflite").is_file()
 
     def test_console_script_is_installed(self):
         script = Path(sys.executable).parent / "keras-segup"
