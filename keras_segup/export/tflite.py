@@ -117,7 +117,7 @@ def tflite_runner(path, num_threads=None):
     try:
         interpreter.allocate_tensors()
     except RuntimeError as error:  # e.g. XNNPACK cannot prepare a quantized op
-        raise ExportError(f"The TFLite interpreter cannot prepare {path}: {error}") from None
+        raise ExportError(f"The TFLite interpreter cannot prepare this file: {error}") from None
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
 
@@ -126,7 +126,7 @@ def tflite_runner(path, num_threads=None):
         try:
             interpreter.invoke()
         except RuntimeError as error:
-            raise ExportError(f"The TFLite interpreter cannot run {path}: {error}") from None
+            raise ExportError(f"The TFLite interpreter cannot run this file: {error}") from None
         return interpreter.get_tensor(target).copy()
 
     return run

@@ -404,12 +404,13 @@ class Segmenter(keras.Model):
                 classifiers for fine-tuning and keeps every other weight
                 (the preset's class names and palette are dropped unless
                 given in `kwargs`).
-            backbone_weights: the paper's ImageNet checkpoint for the
-                backbone, to train from: a `.pth`/`.pt`/`.safetensors` file
-                or an `http(s)://` URL (the preset's
-                `metadata["backbone_checkpoint"]` names it); see
-                `keras_segup.backbones.load_torch_weights`. Loaded after
-                the preset's own weights, if any.
+            backbone_weights: the backbone's ImageNet weights, to train
+                from: for the papers' ResNets a `.pth`/`.pt`/`.safetensors`
+                file or an `http(s)://` URL, for keras-hub backbones a
+                keras-hub preset name or folder, or `"paper"` for the one
+                the preset's `metadata["backbone_checkpoint"]` names; see
+                `load_backbone_checkpoint`. Loaded after the preset's own
+                weights, if any.
             **kwargs: other constructor arguments to override.
 
         Returns:
