@@ -185,13 +185,30 @@ class TestExport(TestCase):
 
     @only_tensorflow
     def test_a_file_that_crashes_the_runtime_is_refused_not_fatal(self, tmp_path):
-        # int8 GAI aborts the TFLite runtime as it prepares the file: probed in a child process
-        keras.utils.set_random_seed(0)
-        model = self.small_segmenter("gai", self.tiny_backbone())
+        # an int8 -inf (GAI's column mask once was one) aborts the TFLite runtime as it prepares
+        # the file: probed in a child process
+        inputs = keras.Input((None, None, 3))
+        masked = keras.layers.Lambda(lambda x: keras.ops.where(x > 128.0, float("-inf"), x))(inputs)
+        model = keras.Model(inputs, keras.layers.Conv2D(4, 1)(keras.ops.exp(masked - 255.0) + inputs))
         frames = np.random.default_rng(0).uniform(0, 255, (4, 64, 128, 3)).astype("float32")
         with pytest.raises(ExportError, match=r"runtime cannot run this file .*killed by signal 6"):
             export_tflite(model, tmp_path / "m.tflite", (64, 128), "int8", frames)
         assert list(tmp_path.iterdir()) == []
+
+    @only_tensorflow
+    def test_gai_quantizes_to_a_file_the_runtime_runs(self, tmp_path):
+        keras.utils.set_random_seed(0)
+        model = self.small_segmenter("gai", self.tiny_backbone())
+        model(np.zeros((1, 64, 128, 3), "float32"))
+        for variable in model.weights:
+            if variable.path.endswith("gamma") and "attention" in variable.path:
+                variable.assign([0.5])  # the criss-cross attention counts (it starts at 0)
+        frames = np.random.default_rng(0).uniform(0, 255, (4, 64, 128, 3)).astype("float32")
+        path = tmp_path / "m.tflite"
+        try:
+            export_tflite(model, path, (64, 128), "int8", frames)
+        except ExportError as error:  # random weights may miss the agreement bound, never crash
+            assert "class maps agree on" in str(error), error
 
     @only_tensorflow
     def test_a_file_the_interpreter_cannot_run_is_refused(self, tmp_path, monkeypatch):

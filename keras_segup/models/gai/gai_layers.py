@@ -74,15 +74,18 @@ class CrissCrossAttention(keras.layers.Layer):
         v = self.value_conv(value)
         height = ops.shape(q)[1]
         energy_col = ops.einsum("bhwc,bgwc->bhwg", q, k)
-        diagonal = ops.eye(height, dtype="bool")[None, :, None, :]
-        energy_col = ops.where(diagonal, float("-inf"), energy_col)
         energy_row = ops.einsum("bhwc,bhgc->bhwg", q, k)
         # one softmax over both, without concatenating them: shared maximum
-        # and sum, and the division applied to the (fewer) output channels
+        # and sum, and the division applied to the (fewer) output channels.
+        # The column's own pixel (g == h) is left out by a 0/1 factor after
+        # the exponential, not by -inf before it: int8 TFLite cannot quantize
+        # -inf (the runtime aborts). The maximum may include it, since it
+        # equals the row's own entry (g == w), which the softmax keeps.
         peak = ops.maximum(
             ops.max(energy_col, axis=-1, keepdims=True), ops.max(energy_row, axis=-1, keepdims=True)
         )
-        col, row = ops.exp(energy_col - peak), ops.exp(energy_row - peak)
+        others = 1.0 - ops.eye(height, dtype="float32")[None, :, None, :]
+        col, row = ops.exp(energy_col - peak) * others, ops.exp(energy_row - peak)
         total = ops.sum(col, axis=-1, keepdims=True) + ops.sum(row, axis=-1, keepdims=True)
         out = ops.einsum("bhwg,bgwc->bhwc", ops.cast(col, v.dtype), v)
         out = out + ops.einsum("bhwg,bhgc->bhwc", ops.cast(row, v.dtype), v)
