@@ -202,6 +202,11 @@ CLI_CASES = {
         lambda t, p: [*EXPORT, *M, p, "--quantization", "int8", "--representative",
                       representative(t, {"broken.png": b"\x89PNG no"}), "--out", t / "m.tflite"], 2,
         r"--representative: .*broken.png is not a readable image"),
+    "export --keep-float without int8": (
+        lambda t, p: [*EXPORT, *M, p, "--quantization", "float16", "--keep-float", "2", "--out", t / "m.tflite"], 2,
+        r"--keep-float keeps layers out of int8: use it with --quantization int8"),
+    "export --keep-float -1": (lambda t, p: [*EXPORT, *M, p, "--keep-float", "-1", "--out", t / "m.tflite"], 2,
+                               r"--keep-float: must be at least 0; got -1"),
     "benchmark --repeats -1": (lambda t, p: ["benchmark", *M, p, "--repeats", "-1"], 2,
                                r"--repeats: must be at least 1; got -1"),
     "benchmark --size 0 0": (lambda t, p: ["benchmark", *M, p, "--size", "0", "0"], 2, r"--size: must be at least 1"),

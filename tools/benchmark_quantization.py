@@ -7,7 +7,7 @@ For each preset (default: the four families on their ResNets and on
 EfficientNet-Lite0) the model has seeded random weights whose batch-norm
 statistics come from two synthetic street scenes (as in
 `benchmark_export.py`); with `--train-steps N` it is then trained for N
-SGD steps on augmented synthetic scenes at half the input size, so that
+Adam steps on augmented synthetic scenes at half the input size, so that
 its logits are as decisive as a trained network's (random weights leave
 near ties that even float16 flips). It is converted to TFLite as float32, float16,
 dynamic-range, full-integer int8, 16x8 and int8 with the `--keep-float`
@@ -96,12 +96,15 @@ def sample_frames(size):
 
 
 def trained(model, steps, size):
-    """`model` after `steps` SGD steps on augmented synthetic scenes at `size`: decisive logits."""
+    """`model` after `steps` Adam steps (batch 2, cosine decay from 1e-3) on augmented synthetic
+    scenes at `size`, as docs/benchmarks.md trains IFA before its export: decisive logits."""
+    import keras
+
     from keras_segup.data.synthetic import synthetic
 
     if steps:
-        model.compile(learning_rate=0.01, total_steps=steps, warmup_steps=steps // 10)
-        data = synthetic(64, size=size, training=True, batch_size=4, seed=0).repeat()
+        model.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-3, steps)))
+        data = synthetic(2 * steps, size=size, training=True, batch_size=2, seed=0)
         model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
     return model
 
@@ -180,7 +183,7 @@ def add_arguments(parser):
     add_selection_arguments(parser)
     parser.set_defaults(sizes=((512, 1024),))
     parser.add_argument("--train-steps", type=int, default=0,
-                        help="SGD steps on synthetic scenes at half the input size before converting "
+                        help="Adam steps on synthetic scenes at half the input size before converting "
                         "(default 0: random weights)")
     parser.add_argument("--calibration", type=int, default=48, help="calibration frames (default 48)")
     parser.add_argument("--keep-float", type=lambda text: tuple(int(n) for n in presets_argument(text)),
