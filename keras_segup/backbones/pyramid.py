@@ -97,13 +97,13 @@ def choose_levels(backbone, candidates, owner="The head"):
     )
 
 
-def pyramid_extractor(backbone, feature_strides=((4, 8, 16, 32),), owner="The head"):
+def pyramid_extractor(backbone, feature_strides=((4, 8, 16, 32), (8, 16, 32, 64)), owner="The head"):
     """A functional model image -> the four levels of a backbone, finest first.
 
     Args:
         backbone: a keras-hub `FeaturePyramidBackbone`.
         feature_strides: candidate tuples of four strides, in order of
-            preference (`choose_levels`).
+            preference (`choose_levels`); default: 4..32, else FANet's 8..64.
         owner: who asks, for the error.
 
     Returns:
@@ -112,7 +112,7 @@ def pyramid_extractor(backbone, feature_strides=((4, 8, 16, 32),), owner="The he
 
     Example:
     >>> from keras_segup.backbones import paper_backbone
-    >>> pyramid = pyramid_extractor(paper_backbone("resnet18_fanet"), ((8, 16, 32, 64),))
+    >>> pyramid = pyramid_extractor(paper_backbone("resnet18_fanet"))
     >>> pyramid.feature_strides
     (8, 16, 32, 64)
     """
