@@ -186,7 +186,7 @@ class TestExport(TestCase):
     @only_tensorflow
     def test_a_file_that_crashes_the_runtime_is_refused_not_fatal(self, tmp_path):
         # an int8 -inf (GAI's column mask once was one) aborts the TFLite runtime as it prepares
-        # the file: probed in a child process
+        # the file: calibrated files are run in a child process
         inputs = keras.Input((None, None, 3))
         masked = keras.layers.Lambda(lambda x: keras.ops.where(x > 128.0, float("-inf"), x))(inputs)
         model = keras.Model(inputs, keras.layers.Conv2D(4, 1)(keras.ops.exp(masked - 255.0) + inputs))

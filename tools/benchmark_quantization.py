@@ -120,7 +120,7 @@ def measure(args):
     from keras_segup.export import ExportError
     from keras_segup.export.common import MIN_AGREEMENT
     from keras_segup.export.tflite import convert_tflite
-    from keras_segup.export.tflite import probed_runner
+    from keras_segup.export.tflite import isolated_runner
     from keras_segup.export.tflite import tflite_runner
 
     if keras.backend.backend() != "tensorflow":
@@ -144,8 +144,8 @@ def measure(args):
                     path = Path(tmp) / "model.tflite"
                     try:
                         convert_tflite(model, path, options)
-                        single = probed_runner(path)  # one thread, as the export's check
-                        got = np.concatenate([single(f[None]) for f in samples]).argmax(-1)
+                        # in a child process (a quantized file can crash the runtime), one thread
+                        got = isolated_runner(path)(samples).argmax(-1)
                         run = tflite_runner(path, num_threads=os.cpu_count())
                     except ExportError as error:  # not convertible, or the interpreter refuses it
                         rows.append({**row, "error": str(error)[:300]})

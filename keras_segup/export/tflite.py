@@ -5,7 +5,9 @@ import io
 import os
 import subprocess
 import sys
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -132,45 +134,57 @@ def tflite_runner(path, num_threads=None):
     return run
 
 
-# prepares and runs a .tflite file once on zeros; the exit code says whether the runtime survived
-_PROBE = """
+# runs a .tflite file on the images of an .npy file and saves its outputs; a crash is its exit code
+_RUN_IN_CHILD = """
 import sys
 import numpy as np
 import tensorflow as tf
 interpreter = tf.lite.Interpreter(model_path=sys.argv[1])
 interpreter.allocate_tensors()
-source = interpreter.get_input_details()[0]
-interpreter.set_tensor(source["index"], np.zeros(source["shape"], np.float32))
-interpreter.invoke()
+source = interpreter.get_input_details()[0]["index"]
+target = interpreter.get_output_details()[0]["index"]
+outputs = []
+for image in np.load(sys.argv[2]):
+    interpreter.set_tensor(source, image[None])
+    interpreter.invoke()
+    outputs.append(interpreter.get_tensor(target))
+np.save(sys.argv[3], np.concatenate(outputs))
 """
 
 
-def probe_tflite(path):
-    """Raises `ExportError` if the TFLite runtime crashes on the file, without crashing this process.
+def isolated_runner(path):
+    """`run(images) -> output` like `tflite_runner`, but each call runs in a child process.
 
-    Some quantized files (int8 GAI, for one) abort the runtime while it
-    prepares them: a native crash that no Python code can catch. The file
-    is prepared and run once in a child process first.
+    Some quantized files crash the TFLite runtime, while it prepares them or
+    on some inputs only (int8 files with a -inf constant abort it): a native
+    crash that no Python code can catch. In a child process it becomes an
+    `ExportError` that says so, and this process lives on.
+
+    Raises:
+        ExportError: when the child fails or is killed.
     """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run([sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        lines = [
-            line for line in result.stderr.strip().splitlines()
-            if line.strip() and not line.startswith(("INFO:", "WARNING:"))
-        ]
-        crash = f"killed by signal {-result.returncode}" if result.returncode < 0 else "failed"
-        detail = f": {lines[-1]}" if lines else ""
-        raise ExportError(
-            f"The TFLite runtime cannot run this file (preparing and running it once, it {crash}{detail}); "
-            "choose another quantization, or keep its failing layers in float (keep_float)."
-        )
 
+    def run(images):
+        with tempfile.TemporaryDirectory() as tmp:
+            inputs, outputs = Path(tmp) / "images.npy", Path(tmp) / "outputs.npy"
+            np.save(inputs, np.asarray(images, np.float32))
+            env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            command = [sys.executable, "-c", _RUN_IN_CHILD, str(path), str(inputs), str(outputs)]
+            result = subprocess.run(command, capture_output=True, text=True, env=env)
+            if result.returncode != 0:
+                lines = [
+                    line for line in result.stderr.strip().splitlines()
+                    if line.strip() and not line.startswith(("INFO:", "WARNING:"))
+                ]
+                crash = f"killed by signal {-result.returncode}" if result.returncode < 0 else "failed"
+                detail = f": {lines[-1]}" if lines else ""
+                raise ExportError(
+                    f"The TFLite runtime cannot run this file (run in a child process, it {crash}{detail}); "
+                    "choose another quantization, or keep its failing layers in float (keep_float)."
+                )
+            return np.load(outputs)
 
-def probed_runner(path, num_threads=None):
-    """`tflite_runner` after `probe_tflite`: for the quantizations that can crash the runtime."""
-    probe_tflite(path)
-    return tflite_runner(path, num_threads)
+    return run
 
 
 def export_tflite(
@@ -242,5 +256,5 @@ def export_tflite(
             as_frames(representative_data, input_size) if quantization in CALIBRATED else None
         ),
     }
-    runner = probed_runner if quantization in CALIBRATED else tflite_runner
+    runner = isolated_runner if quantization in CALIBRATED else tflite_runner
     return export_atomically(model, path, "tflite", convert_tflite, runner, options)
