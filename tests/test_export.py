@@ -86,13 +86,25 @@ class TestExport(TestCase):
         assert report["converted_by"].startswith("tensorflow (subprocess")
 
     @only_tensorflow
-    def test_quantized_tflite(self, tmp_path):
+    def test_quantized_tflite(self, tmp_path, monkeypatch):
+        import subprocess
+
+        from keras_segup.export import tflite
+
+        children, run = [], subprocess.run
+
+        def counted(*args, **kwargs):
+            children.append(args)
+            return run(*args, **kwargs)
+
+        monkeypatch.setattr(tflite.subprocess, "run", counted)
         model = per_pixel_model()
         frames = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
         half = export_tflite(model, tmp_path / "f16.tflite", SIZE, quantization="float16")
         full = export_tflite(model, tmp_path / "i8.tflite", SIZE, quantization="int8",
                              representative_data=frames, output="classes")
         assert half["class_agreement"] >= 0.999 and full["class_agreement"] >= 0.97
+        assert len(children) == 1  # the four verification images run in one child process
         assert full["bytes"] < half["bytes"] * 2
         x = np.random.default_rng(3).uniform(0, 255, (1, *SIZE, 3)).astype("float32")
         assert tflite_runner(tmp_path / "i8.tflite")(x).dtype == np.int32

@@ -31,14 +31,19 @@ def convert_onnx(model, destination, options):
 
 
 def onnx_runner(path):
-    """`run(images) -> output` with onnxruntime (CPU) for an `.onnx` file."""
+    """`run(images) -> outputs` with onnxruntime (CPU) for an `.onnx` file.
+
+    The file takes one image at a time; `run` takes (N, H, W, 3) and
+    returns the N outputs stacked.
+    """
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
 
     def run(images):
-        return session.run(None, {name: np.asarray(images, np.float32)})[0]
+        images = np.asarray(images, np.float32)
+        return np.concatenate([session.run(None, {name: image[None]})[0] for image in images])
 
     return run
 

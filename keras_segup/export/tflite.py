@@ -97,7 +97,10 @@ def convert_tflite(model, destination, options):
 
 
 def tflite_runner(path, num_threads=None):
-    """`run(images) -> output` with the TFLite interpreter for a `.tflite` file.
+    """`run(images) -> outputs` with the TFLite interpreter for a `.tflite` file.
+
+    The file takes one image at a time; `run` takes (N, H, W, 3) and
+    returns the N outputs stacked.
 
     Args:
         path: the `.tflite` file.
@@ -124,12 +127,15 @@ def tflite_runner(path, num_threads=None):
     target = interpreter.get_output_details()[0]["index"]
 
     def run(images):
-        interpreter.set_tensor(source, np.asarray(images, np.float32))
-        try:
-            interpreter.invoke()
-        except RuntimeError as error:
-            raise ExportError(f"The TFLite interpreter cannot run this file: {error}") from None
-        return interpreter.get_tensor(target).copy()
+        outputs = []
+        for image in np.asarray(images, np.float32):
+            interpreter.set_tensor(source, image[None])
+            try:
+                interpreter.invoke()
+            except RuntimeError as error:
+                raise ExportError(f"The TFLite interpreter cannot run this file: {error}") from None
+            outputs.append(interpreter.get_tensor(target).copy())
+        return np.concatenate(outputs)
 
     return run
 
@@ -153,7 +159,10 @@ np.save(sys.argv[3], np.concatenate(outputs))
 
 
 def isolated_runner(path):
-    """`run(images) -> output` like `tflite_runner`, but each call runs in a child process.
+    """`run(images) -> outputs` like `tflite_runner`, but each call runs in a child process.
+
+    One child runs all the images of a call, so a call costs one
+    TensorFlow import however many images it has.
 
     Some quantized files crash the TFLite runtime, while it prepares them or
     on some inputs only (int8 files with a -inf constant abort it): a native
