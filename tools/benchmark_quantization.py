@@ -2,6 +2,7 @@
 
 Usage: python tools/benchmark_quantization.py --backends tensorflow [--presets NAME,NAME]
        [--sizes HxW (default 512x1024)] [--repeats N] [--calibration N] [--keep-float N,N]
+       [--quantizations float32,float16,dynamic_range,int8,int16x8] [--train-steps N]
 
 For each preset (default: the four families on their ResNets and on
 EfficientNet-Lite0) the model has seeded random weights whose batch-norm
@@ -130,7 +131,7 @@ def measure(args):
         calibration = calibration_frames(size, args.calibration)
         samples = sample_frames(size)
         x = scene(size, seed=0)[0][None].astype("float32")
-        variants = [(None, 0), ("float16", 0), ("dynamic_range", 0), ("int8", 0), ("int16x8", 0)]
+        variants = [(None if name == "float32" else name, 0) for name in args.quantizations]
         variants += [("int8", keep) for keep in args.keep_float]
         for name in args.presets or PRESETS:
             model = trained(calibrated(name), args.train_steps, (size[0] // 2, size[1] // 2))
@@ -179,6 +180,19 @@ def print_table(backend, rows, flops):
               f"{100 * row['agreement']:9.2f}% {row['ms']:8.1f}  {verdict}")
 
 
+QUANTIZATION_NAMES = ("float32", "float16", "dynamic_range", "int8", "int16x8")
+
+
+def quantizations_argument(text):
+    import argparse
+
+    names = tuple(presets_argument(text))
+    unknown = [name for name in names if name not in QUANTIZATION_NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown quantization {unknown}; choose from {QUANTIZATION_NAMES}")
+    return names
+
+
 def add_arguments(parser):
     add_selection_arguments(parser)
     parser.set_defaults(sizes=((512, 1024),))
@@ -186,6 +200,8 @@ def add_arguments(parser):
                         help="Adam steps on synthetic scenes at half the input size before converting "
                         "(default 0: random weights)")
     parser.add_argument("--calibration", type=int, default=48, help="calibration frames (default 48)")
+    parser.add_argument("--quantizations", type=quantizations_argument, default=QUANTIZATION_NAMES,
+                        help=f"N,N of {','.join(QUANTIZATION_NAMES)} (default all)")
     parser.add_argument("--keep-float", type=lambda text: tuple(int(n) for n in presets_argument(text)),
                         default=(8,), help="selective int8: layers kept float, N,N (default 8)")
 

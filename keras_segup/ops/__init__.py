@@ -1,4 +1,4 @@
-"""The ops of the decoders: gathers, resizing, convolution and normalisation.
+"""The ops of the decoders: gathers, resizing, convolution, normalisation and attention.
 
 Every public function here is channels-last, has one portable
 implementation written in `keras.ops` (`keras_segup.ops.reference`, also
@@ -22,10 +22,12 @@ from keras_segup.ops.gathers import nearest_cell_axis
 from keras_segup.ops.normalize import affine_channels
 from keras_segup.ops.normalize import l2_normalize
 from keras_segup.ops.resize import resize_bilinear
+from keras_segup.ops.softmax import criss_cross_softmax
 
 __all__ = [
     "affine_channels",
     "conv2d",
+    "criss_cross_softmax",
     "extract_windows",
     "fold_batch_norm",
     "grid_sample",

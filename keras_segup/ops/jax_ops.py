@@ -111,6 +111,10 @@ resize_bilinear = jax.jit(reference.resize_bilinear_taps, static_argnums=(1, 2))
 affine_channels = reference.affine_channels  # XLA fuses it
 
 
+# the softmax without the concatenation; exporters trace the SOFTMAX op
+criss_cross_softmax = reference.criss_cross_exponentials
+
+
 def facts():
     """(version, intra-op threads or None, device names, platform) of this backend."""
     devices = jax.devices()

@@ -195,3 +195,42 @@ def l2_normalize(x):
 
 def affine_channels(x, scale, shift):
     return x * scale + shift
+
+
+def _own_pixel(height, dtype):
+    """(1, H, 1, H): 1 where a column key is the query's own pixel."""
+    return ops.eye(height, dtype=dtype)[None, :, None, :]
+
+
+def criss_cross_softmax(energy_col, energy_row):
+    """One SOFTMAX op over the concatenated energies, then the own pixel taken out.
+
+    The concatenation holds the own pixel twice (in the column and in the
+    row, with equal energies); dropping it from the column leaves the
+    weights `1 - p_own` short, so they are scaled by `1 / (1 - p_own)`,
+    which lies in [1, 2]. Integer TFLite runs this well: its SOFTMAX has
+    a fixed output scale, where a hand-written exp-and-divide divides by
+    sums that round to zero.
+    """
+    height = ops.shape(energy_col)[-1]
+    weights = ops.softmax(ops.concatenate([energy_col, energy_row], axis=-1), axis=-1)
+    col, row = weights[..., :height], weights[..., height:]
+    own = _own_pixel(height, col.dtype)
+    doubled = ops.sum(col * own, axis=-1, keepdims=True)
+    return col * (1.0 - own), row, 1.0 / (1.0 - doubled)
+
+
+def criss_cross_exponentials(energy_col, energy_row):
+    """The same weights without concatenating the energies (less memory traffic).
+
+    A shared maximum and sum; the own pixel is left out by a 0/1 factor
+    after the exponential (the maximum may include it, since it equals the
+    row's own entry, which the softmax keeps).
+    """
+    peak = ops.maximum(
+        ops.max(energy_col, axis=-1, keepdims=True), ops.max(energy_row, axis=-1, keepdims=True)
+    )
+    col = ops.exp(energy_col - peak) * (1.0 - _own_pixel(ops.shape(energy_col)[-1], energy_col.dtype))
+    row = ops.exp(energy_row - peak)
+    total = ops.sum(col, axis=-1, keepdims=True) + ops.sum(row, axis=-1, keepdims=True)
+    return col, row, 1.0 / total

@@ -110,6 +110,10 @@ def resize_bilinear(x, size, align_corners):
 affine_channels = reference.affine_channels
 
 
+# the softmax without the concatenation; exporters trace the SOFTMAX op
+criss_cross_softmax = reference.criss_cross_exponentials
+
+
 def facts():
     """(version, intra-op threads or None, device names, platform) of this backend."""
     gpus = tf.config.list_physical_devices("GPU")

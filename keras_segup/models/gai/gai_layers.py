@@ -6,6 +6,7 @@ from keras import ops
 from keras_segup.layers.conv2d import Conv2D
 from keras_segup.layers.conv_bn_act import ConvBNAct
 from keras_segup.layers.validation import check_inputs
+from keras_segup.ops import criss_cross_softmax
 from keras_segup.ops import resize_bilinear
 
 
@@ -72,24 +73,13 @@ class CrissCrossAttention(keras.layers.Layer):
         q = ops.cast(self.query_conv(query), "float32")
         k = ops.cast(self.key_conv(value), "float32")
         v = self.value_conv(value)
-        height = ops.shape(q)[1]
         energy_col = ops.einsum("bhwc,bgwc->bhwg", q, k)
         energy_row = ops.einsum("bhwc,bhgc->bhwg", q, k)
-        # one softmax over both, without concatenating them: shared maximum
-        # and sum, and the division applied to the (fewer) output channels.
-        # The column's own pixel (g == h) is left out by a 0/1 factor after
-        # the exponential, not by -inf before it: int8 TFLite cannot quantize
-        # -inf (the runtime aborts). The maximum may include it, since it
-        # equals the row's own entry (g == w), which the softmax keeps.
-        peak = ops.maximum(
-            ops.max(energy_col, axis=-1, keepdims=True), ops.max(energy_row, axis=-1, keepdims=True)
-        )
-        others = 1.0 - ops.eye(height, dtype="float32")[None, :, None, :]
-        col, row = ops.exp(energy_col - peak) * others, ops.exp(energy_row - peak)
-        total = ops.sum(col, axis=-1, keepdims=True) + ops.sum(row, axis=-1, keepdims=True)
+        # one softmax over both; its normaliser is applied to the (fewer) output channels
+        col, row, scale = criss_cross_softmax(energy_col, energy_row)
         out = ops.einsum("bhwg,bgwc->bhwc", ops.cast(col, v.dtype), v)
         out = out + ops.einsum("bhwg,bhgc->bhwc", ops.cast(row, v.dtype), v)
-        out = out * ops.cast(1.0 / total, v.dtype)
+        out = out * ops.cast(scale, v.dtype)
         return ops.cast(self.gamma, out.dtype) * out + value
 
     def compute_output_shape(self, input_shape):
