@@ -6,6 +6,8 @@ arguments, so these assume valid input. Coordinates are always computed in
 float32, whatever the dtype of the features.
 """
 
+import math
+
 from keras import ops
 
 
@@ -197,27 +199,23 @@ def affine_channels(x, scale, shift):
     return x * scale + shift
 
 
-def _own_pixel(height, dtype):
-    """(1, H, 1, H): 1 where a column key is the query's own pixel."""
-    return ops.eye(height, dtype=dtype)[None, :, None, :]
-
-
 def criss_cross_softmax(energy_col, energy_row):
-    """One SOFTMAX op over the concatenated energies, then the own pixel taken out.
+    """One SOFTMAX op over the concatenated energies; no mask, no division.
 
     The concatenation holds the own pixel twice (in the column and in the
-    row, with equal energies); dropping it from the column leaves the
-    weights `1 - p_own` short, so they are scaled by `1 / (1 - p_own)`,
-    which lies in [1, 2]. Integer TFLite runs this well: its SOFTMAX has
-    a fixed output scale, where a hand-written exp-and-divide divides by
-    sums that round to zero.
+    row, with equal energies, weighting the same value vector). Lowering
+    both copies by log 2 gives the pair the weight of one entry, so the
+    softmax over H + W entries equals CCNet's over H + W - 1, with the
+    weights already normalised. Integer TFLite runs this well: its
+    SOFTMAX has a fixed output scale, where int8 DIV refuses divisors
+    whose raw value is 0 and -inf cannot be quantized.
     """
-    height = ops.shape(energy_col)[-1]
+    height, width = ops.shape(energy_col)[-1], ops.shape(energy_row)[-1]
+    halve = math.log(2.0)
+    energy_col = energy_col - halve * ops.eye(height, dtype=energy_col.dtype)[None, :, None, :]
+    energy_row = energy_row - halve * ops.eye(width, dtype=energy_row.dtype)[None, None, :, :]
     weights = ops.softmax(ops.concatenate([energy_col, energy_row], axis=-1), axis=-1)
-    col, row = weights[..., :height], weights[..., height:]
-    own = _own_pixel(height, col.dtype)
-    doubled = ops.sum(col * own, axis=-1, keepdims=True)
-    return col * (1.0 - own), row, 1.0 / (1.0 - doubled)
+    return weights[..., :height], weights[..., height:], None
 
 
 def criss_cross_exponentials(energy_col, energy_row):
@@ -230,7 +228,8 @@ def criss_cross_exponentials(energy_col, energy_row):
     peak = ops.maximum(
         ops.max(energy_col, axis=-1, keepdims=True), ops.max(energy_row, axis=-1, keepdims=True)
     )
-    col = ops.exp(energy_col - peak) * (1.0 - _own_pixel(ops.shape(energy_col)[-1], energy_col.dtype))
+    own = ops.eye(ops.shape(energy_col)[-1], dtype=energy_col.dtype)[None, :, None, :]
+    col = ops.exp(energy_col - peak) * (1.0 - own)
     row = ops.exp(energy_row - peak)
     total = ops.sum(col, axis=-1, keepdims=True) + ops.sum(row, axis=-1, keepdims=True)
     return col, row, 1.0 / total

@@ -15,28 +15,32 @@ def criss_cross_softmax(energy_col, energy_row):
     """Attention weights of one softmax over each pixel's column (itself left out) and row.
 
     For a query at (h, w), `energy_col[..., h, w, g]` scores key (g, w) and
-    `energy_row[..., h, w, g]` key (h, g). The weights are returned
-    unnormalised with their normaliser, so that a caller can apply it to
-    the (usually fewer) output channels:
+    `energy_row[..., h, w, g]` key (h, g), as in CCNet:
 
-        softmax([E_col (own pixel g == h left out), E_row]) == ([col, row] * scale)
+        softmax([E_col (own pixel g == h left out), E_row]) == [col, row] * scale
 
     Backends compute it without concatenating the energies (a shared
-    maximum and sum). The portable version (exporters) is one softmax
-    over the concatenation, with the own pixel taken out afterwards: that
-    traces to TFLite's SOFTMAX op, which integer TFLite runs accurately,
-    while a hand-written sum divides by values that round to zero in int8.
+    maximum and sum) and return the weights unnormalised with their
+    normaliser `scale`, for the caller to apply to the (usually fewer)
+    output channels. The portable version (exporters) is one softmax over
+    the concatenation, in which both copies of the own pixel are lowered by
+    log 2 (together they weigh as one entry, on the same value vector): it
+    traces to TFLite's SOFTMAX op alone, which integer TFLite runs
+    accurately, and returns normalised weights with `scale` None. A
+    hand-written exp-and-divide fails in int8, whose DIV refuses divisors
+    that are stored as 0, as does a -inf mask, which int8 cannot hold.
 
     Args:
         energy_col: float tensor (B, H, W, H).
         energy_row: float tensor (B, H, W, W), same dtype.
 
     Returns:
-        `(col, row, scale)`: (B, H, W, H), (B, H, W, W) and (B, H, W, 1).
+        `(col, row, scale)`: (B, H, W, H), (B, H, W, W) and (B, H, W, 1)
+        or None (`col` and `row` are normalised).
 
     Example:
     >>> col, row, scale = criss_cross_softmax(keras.ops.zeros((1, 3, 4, 3)), keras.ops.zeros((1, 3, 4, 4)))
-    >>> float(keras.ops.sum(col[0, 0, 0] * scale[0, 0, 0]) + keras.ops.sum(row[0, 0, 0] * scale[0, 0, 0]))
+    >>> round(float(keras.ops.sum(col[0, 0, 0] * scale[0, 0, 0]) + keras.ops.sum(row[0, 0, 0] * scale[0, 0, 0])), 6)
     1.0
     """
     col_shape, row_shape = tuple(energy_col.shape), tuple(energy_row.shape)

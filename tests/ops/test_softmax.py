@@ -18,44 +18,57 @@ def masked_softmax(energy_col, energy_row):
     return weights[..., :height], weights[..., height:]
 
 
-def energies(seed=0, shape=(2, 5, 7), scale=4.0):
+def energies(seed=0, shape=(2, 5, 7), scale=2.0):
+    """Criss-cross energies of random queries and keys: the own pixel scores alike in both."""
     rng = np.random.default_rng(seed)
-    b, h, w = shape
-    return (rng.normal(size=(b, h, w, h)) * scale).astype("float32"), (rng.normal(size=(b, h, w, w)) * scale).astype("float32")
+    q, k = (rng.normal(size=(*shape, 4)) * scale for _ in range(2))
+    energy_col = np.einsum("bhwc,bgwc->bhwg", q, k)
+    energy_row = np.einsum("bhwc,bhgc->bhwg", q, k)
+    return energy_col.astype("float32"), energy_row.astype("float32")
+
+
+def attend(col, row, values, scale=None):
+    """Each pixel's weighted sum of the values of its column and row."""
+    out = np.einsum("bhwg,bgwc->bhwc", col, values) + np.einsum("bhwg,bhgc->bhwc", row, values)
+    return out if scale is None else out * scale
 
 
 class TestCrissCrossSoftmax(TestCase):
+    def attended(self, weights, values):
+        col, row, scale = weights
+        return attend(self.to_numpy(col), self.to_numpy(row), values, None if scale is None else self.to_numpy(scale))
+
     @pytest.mark.parametrize("implementation", ["backend", "portable"])
-    def test_matches_the_masked_softmax(self, implementation):
+    def test_attends_as_the_masked_softmax(self, implementation):
         energy_col, energy_row = energies()
+        values = np.random.default_rng(9).normal(size=(*energy_col.shape[:3], 3)).astype("float32")
         if implementation == "portable":
             with segup_ops.portable():
-                col, row, scale = criss_cross_softmax(energy_col, energy_row)
+                weights = criss_cross_softmax(energy_col, energy_row)
         else:
-            col, row, scale = criss_cross_softmax(energy_col, energy_row)
-        col, row, scale = (self.to_numpy(t) for t in (col, row, scale))
-        expected_col, expected_row = masked_softmax(energy_col, energy_row)
-        np.testing.assert_allclose(col * scale, expected_col, rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(row * scale, expected_row, rtol=1e-5, atol=1e-6)
+            weights = criss_cross_softmax(energy_col, energy_row)
+        expected = attend(*masked_softmax(energy_col, energy_row), values)
+        np.testing.assert_allclose(self.attended(weights, values), expected, rtol=1e-5, atol=1e-6)
+        # the weights of each pixel sum to one
+        ones = np.ones_like(values)
+        np.testing.assert_allclose(self.attended(weights, ones), 1.0, rtol=1e-6)
 
     def test_own_pixel_with_the_largest_energy(self):
         # the own pixel's energy is the maximum of both halves: the column must still leave it out
         energy_col, energy_row = energies(1, (1, 4, 4))
         for i in range(4):
-            energy_col[0, i, :, i] = 30.0
-            energy_row[0, i, :, :] = np.minimum(energy_row[0, i], 0.0)
             for j in range(4):
-                energy_row[0, i, j, j] = 30.0
-        expected_col, expected_row = masked_softmax(energy_col, energy_row)
+                energy_col[0, i, j, i] = energy_row[0, i, j, j] = 40.0
+        values = np.random.default_rng(3).normal(size=(1, 4, 4, 2)).astype("float32")
+        expected = attend(*masked_softmax(energy_col, energy_row), values)
         for implementation in (reference.criss_cross_softmax, reference.criss_cross_exponentials):
             tensors = keras.ops.convert_to_tensor(energy_col), keras.ops.convert_to_tensor(energy_row)
-            col, row, scale = (self.to_numpy(t) for t in implementation(*tensors))
-            np.testing.assert_allclose(col * scale, expected_col, rtol=1e-5, atol=1e-6)
-            np.testing.assert_allclose(row * scale, expected_row, rtol=1e-5, atol=1e-6)
+            got = self.attended(implementation(*tensors), values)
+            np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
     def test_symbolic_inputs_give_the_shapes(self):
         col, row, scale = criss_cross_softmax(keras.KerasTensor((None, 5, 7, 5)), keras.KerasTensor((None, 5, 7, 7)))
-        assert (col.shape, row.shape, scale.shape) == ((None, 5, 7, 5), (None, 5, 7, 7), (None, 5, 7, 1))
+        assert (col.shape, row.shape, scale) == ((None, 5, 7, 5), (None, 5, 7, 7), None)
 
     @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TFLite ops: TensorFlow")
     def test_portable_version_is_one_tflite_softmax(self):
@@ -69,7 +82,7 @@ class TestCrissCrossSoftmax(TestCase):
         converter = tf.lite.TFLiteConverter.from_concrete_functions([weights.get_concrete_function()])
         interpreter = tf.lite.Interpreter(model_content=converter.convert())
         ops = [op["op_name"] for op in interpreter._get_ops_details()]
-        assert ops.count("SOFTMAX") == 1 and "EXP" not in ops
+        assert ops.count("SOFTMAX") == 1 and "EXP" not in ops and "DIV" not in ops
 
     @pytest.mark.parametrize(
         "col_shape, row_shape",

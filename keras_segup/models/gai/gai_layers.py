@@ -75,11 +75,12 @@ class CrissCrossAttention(keras.layers.Layer):
         v = self.value_conv(value)
         energy_col = ops.einsum("bhwc,bgwc->bhwg", q, k)
         energy_row = ops.einsum("bhwc,bhgc->bhwg", q, k)
-        # one softmax over both; its normaliser is applied to the (fewer) output channels
+        # one softmax over both; a normaliser is applied to the (fewer) output channels
         col, row, scale = criss_cross_softmax(energy_col, energy_row)
         out = ops.einsum("bhwg,bgwc->bhwc", ops.cast(col, v.dtype), v)
         out = out + ops.einsum("bhwg,bhgc->bhwc", ops.cast(row, v.dtype), v)
-        out = out * ops.cast(scale, v.dtype)
+        if scale is not None:  # the backends' unnormalised weights
+            out = out * ops.cast(scale, v.dtype)
         return ops.cast(self.gamma, out.dtype) * out + value
 
     def compute_output_shape(self, input_shape):
