@@ -16,6 +16,7 @@ traceback with `keras-segup --debug ...`); 2 a bad command line or input
 import argparse
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -65,8 +66,14 @@ def positive_int(text):
     return whole_number(text, 1)
 
 
-def non_negative_int(text):
-    """An argparse type: a whole number >= 0."""
+def keep_float_argument(text):
+    """An argparse type: a whole number >= 0, or TFLite op names `OP,OP`."""
+    if re.fullmatch(r"[A-Z][A-Z0-9_]*(,[A-Z][A-Z0-9_]*)*", text):
+        return tuple(text.split(","))
+    if not re.fullmatch(r"-?[0-9]+", text):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of layers or TFLite op names in capitals, e.g. BATCH_MATMUL; got {text!r}"
+        )
     return whole_number(text, 0)
 
 
@@ -461,8 +468,9 @@ def build_parser():
     )
     export.add_argument("--representative", help="folder of images for int8/int16x8 calibration")
     export.add_argument(
-        "--keep-float", type=non_negative_int, default=0, metavar="N",
-        help="int8: keep the N most lossy layers (TFLite's QuantizationDebugger) in float",
+        "--keep-float", type=keep_float_argument, default=0, metavar="N|OP,OP",
+        help="int8: keep in float the N most lossy layers (TFLite's QuantizationDebugger), or every "
+        "op of the named TFLite types (BATCH_MATMUL: attention products)",
     )
     export.add_argument("--opset", type=positive_int, default=17)
     export.set_defaults(run=run_export)

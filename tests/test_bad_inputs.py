@@ -207,6 +207,10 @@ CLI_CASES = {
         r"--keep-float keeps layers out of int8: use it with --quantization int8"),
     "export --keep-float -1": (lambda t, p: [*EXPORT, *M, p, "--keep-float", "-1", "--out", t / "m.tflite"], 2,
                                r"--keep-float: must be at least 0; got -1"),
+    "export --keep-float lower-case op": (
+        lambda t, p: [*EXPORT, *M, p, "--keep-float", "batch_matmul", "--out", t / "m.tflite"], 2,
+        r"--keep-float: must be a number of layers or TFLite op names in capitals, e.g. BATCH_MATMUL; "
+        r"got 'batch_matmul'"),
     "benchmark --repeats -1": (lambda t, p: ["benchmark", *M, p, "--repeats", "-1"], 2,
                                r"--repeats: must be at least 1; got -1"),
     "benchmark --size 0 0": (lambda t, p: ["benchmark", *M, p, "--size", "0", "0"], 2, r"--size: must be at least 1"),

@@ -85,6 +85,16 @@ class TestExport(TestCase):
             assert report["max_abs_diff"] <= 1e-3 and report["class_agreement"] >= 0.9999
         assert report["converted_by"].startswith("tensorflow (subprocess")
 
+    @pytest.mark.skipif(BACKEND == "tensorflow", reason="the subprocess conversion starts from jax or torch")
+    def test_selective_options_reach_the_tensorflow_subprocess(self, tmp_path):
+        frames = np.random.default_rng(0).uniform(0, 255, (4, 64, 64, 3)).astype("float32")
+        inputs = keras.Input((None, None, 3))
+        model = keras.Model(inputs, keras.layers.Add()([per_pixel_model()(inputs), per_pixel_model()(inputs)]))
+        report = export_tflite(model, tmp_path / "m.tflite", SIZE, "int8", frames, keep_float=("ADD",))
+        assert report["converted_by"].startswith("tensorflow (subprocess") and report["class_agreement"] >= 0.97
+        with pytest.raises(ExportError, match=r"keep_float names \['SOFTMAX'\], which this model has none of"):
+            export_tflite(per_pixel_model(), tmp_path / "n.tflite", SIZE, "int8", frames, keep_float=("SOFTMAX",))
+
     @only_tensorflow
     def test_quantized_tflite(self, tmp_path, monkeypatch):
         import subprocess
@@ -173,6 +183,38 @@ class TestExport(TestCase):
             )
         assert float_convs == {0: 0, 1: 1}  # one of the two convolutions, kept in float
 
+    @only_tensorflow
+    def test_int8_products_of_two_activations_can_stay_float(self, tmp_path):
+        # FANet's K^T V and Q (K^T V): TFLite's int8 BATCH_MATMUL of two activations loses the result
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((None, None, 3))
+        features = keras.layers.Conv2D(8, 1, activation="relu")(inputs / 255.0)
+        key = keras.layers.Conv2D(4, 1)(features)
+        value = keras.layers.Conv2D(4, 1, activation="relu")(features)
+        context = keras.ops.einsum("bhwd,bhwc->bdc", key, value)
+        model = keras.Model(inputs, keras.ops.einsum("bhwd,bdc->bhwc", key, context))
+        frames = np.random.default_rng(0).uniform(0, 255, (8, 64, 64, 3)).astype("float32")
+        with pytest.raises(ExportError, match="class maps agree on"):
+            export_tflite(model, tmp_path / "full.tflite", (64, 64), "int8", frames)
+        report = export_tflite(model, tmp_path / "m.tflite", (64, 64), "int8", frames, keep_float=("BATCH_MATMUL",))
+        assert report["class_agreement"] >= 0.99
+        import tensorflow as tf
+
+        interpreter = tf.lite.Interpreter(model_path=str(tmp_path / "m.tflite"))
+        dtypes = {t["index"]: t["dtype"] for t in interpreter.get_tensor_details()}
+        ops = interpreter._get_ops_details()
+        assert {dtypes[op["inputs"][0]] for op in ops if op["op_name"] == "BATCH_MATMUL"} == {np.float32}
+        assert {dtypes[op["inputs"][0]] for op in ops if op["op_name"] == "CONV_2D"} == {np.int8}
+        assert [p.name for p in tmp_path.iterdir()] == ["m.tflite"]
+
+    @only_tensorflow
+    def test_kept_op_the_model_lacks_is_named(self, tmp_path):
+        with pytest.raises(ExportError, match=r"keep_float names \['SOFTMAX'\], which this model has none of; "
+                                              r"its TFLite ops are \[.*'CONV_2D'"):
+            export_tflite(per_pixel_model(), tmp_path / "m.tflite", SIZE, "int8",
+                          np.zeros((2, 64, 64, 3), "float32"), keep_float=("SOFTMAX",))
+        assert list(tmp_path.iterdir()) == []
+
     def test_lossy_layers_are_ranked_by_steps_of_error(self, monkeypatch):
         import tensorflow as tf
 
@@ -243,6 +285,10 @@ class TestExport(TestCase):
             (lambda m, p: export_tflite(m, p, SIZE, quantization="int16x8"), "int16x8 quantization calibrates"),
             (lambda m, p: export_tflite(m, p, SIZE, keep_float=2), "Use it with quantization='int8'"),
             (lambda m, p: export_tflite(m, p, SIZE, "int8", np.zeros((1, 8, 8, 3)), keep_float=-1),
+             "keep_float must be a number of layers"),
+            (lambda m, p: export_tflite(m, p, SIZE, "int8", np.zeros((1, 8, 8, 3)), keep_float=("batch_matmul",)),
+             r"or TFLite op names such as \('BATCH_MATMUL',\); got \('batch_matmul',\)"),
+            (lambda m, p: export_tflite(m, p, SIZE, "int8", np.zeros((1, 8, 8, 3)), keep_float=()),
              "keep_float must be a number of layers"),
             (lambda m, p: export_onnx(m, p, SIZE, opset=9), "Opset 9 is not supported"),
             (lambda m, p: export_onnx(m, p, SIZE, output="probabilities"), "Unknown output"),

@@ -1,7 +1,7 @@
 """Benchmark: every TFLite quantization of the presets, with its size, class agreement and latency.
 
 Usage: python tools/benchmark_quantization.py --backends tensorflow [--presets NAME,NAME]
-       [--sizes HxW (default 512x1024)] [--repeats N] [--calibration N] [--keep-float N,N]
+       [--sizes HxW (default 512x1024)] [--repeats N] [--calibration N] [--keep-float N,OP+OP]
        [--quantizations float32,float16,dynamic_range,int8,int16x8] [--train-steps N]
 
 For each preset (default: the four families on their ResNets and on
@@ -12,7 +12,7 @@ Adam steps on augmented synthetic scenes at half the input size, so that
 its logits are as decisive as a trained network's (random weights leave
 near ties that even float16 flips). It is converted to TFLite as float32, float16,
 dynamic-range, full-integer int8, 16x8 and int8 with the `--keep-float`
-most lossy layers kept in float (selective). int8 and 16x8 calibrate on
+most lossy layers, or the named TFLite op types, kept in float (selective). int8 and 16x8 calibrate on
 `--calibration` frames: synthetic scenes of many seeds and, when
 `../shared/data` is there, the real frames flipped, rescaled and
 re-lit. Agreement is the share of class pixels equal to Keras's on the
@@ -137,7 +137,8 @@ def measure(args):
             model = trained(calibrated(name), args.train_steps, (size[0] // 2, size[1] // 2))
             expected = np.concatenate([model.predict_on_batch(f[None]) for f in samples]).argmax(-1)
             for quantization, keep in variants:
-                label = (quantization or "float32") + (f" keep {keep} float" if keep else "")
+                kept = "+".join(keep) if isinstance(keep, tuple) else keep
+                label = (quantization or "float32") + (f" keep {kept} float" if keep else "")
                 row = {"case": f"{name} @ {size[0]}x{size[1]}", "quantization": label}
                 options = {"input_size": size, "output": "logits", "quantization": quantization,
                            "keep_float": keep, "representative_data": calibration}
@@ -193,6 +194,11 @@ def quantizations_argument(text):
     return names
 
 
+def keep_float_argument(text):
+    """`"16,BATCH_MATMUL+SOFTMAX"` -> `(16, ("BATCH_MATMUL", "SOFTMAX"))`."""
+    return tuple(int(item) if item.isdigit() else tuple(item.split("+")) for item in presets_argument(text))
+
+
 def add_arguments(parser):
     add_selection_arguments(parser)
     parser.set_defaults(sizes=((512, 1024),))
@@ -202,8 +208,9 @@ def add_arguments(parser):
     parser.add_argument("--calibration", type=int, default=48, help="calibration frames (default 48)")
     parser.add_argument("--quantizations", type=quantizations_argument, default=QUANTIZATION_NAMES,
                         help=f"N,N of {','.join(QUANTIZATION_NAMES)} (default all)")
-    parser.add_argument("--keep-float", type=lambda text: tuple(int(n) for n in presets_argument(text)),
-                        default=(8,), help="selective int8: layers kept float, N,N (default 8)")
+    parser.add_argument("--keep-float", type=keep_float_argument, default=(8,),
+                        help="selective int8 variants, comma-separated: N (the N most lossy layers kept "
+                        "float) or TFLite op names joined by + (BATCH_MATMUL+SOFTMAX); default 8")
 
 
 if __name__ == "__main__":

@@ -147,8 +147,9 @@ def convert_in_tensorflow(model, fmt, destination, options, progress):
         ]
         if options.get("quantization"):
             command += ["--quantization", options["quantization"]]
-        if options.get("keep_float"):
-            command += ["--keep-float", str(options["keep_float"])]
+        keep_float = options.get("keep_float")
+        if keep_float:
+            command += ["--keep-float", str(keep_float) if isinstance(keep_float, int) else ",".join(keep_float)]
         if options.get("opset"):
             command += ["--opset", str(options["opset"])]
         if options.get("representative_data") is not None:

@@ -3,6 +3,7 @@
 import csv
 import io
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,39 @@ def _most_lossy_tensors(converter, dataset, count):
     return [row["tensor_name"] for row in ranked[:count]]
 
 
+def _check_kept_ops(flatbuffer, names):
+    """`ExportError` when `keep_float` names an op type the file does not have."""
+    import tensorflow as tf
+
+    with warnings.catch_warnings():  # tf.lite.Interpreter announces LiteRT's own package
+        warnings.simplefilter("ignore")
+        present = {op["op_name"] for op in tf.lite.Interpreter(model_content=flatbuffer)._get_ops_details()}
+    missing = [name for name in names if name not in present]
+    if missing:
+        raise ExportError(
+            f"keep_float names {missing}, which this model has none of; its TFLite ops are {sorted(present)}."
+        )
+
+
+def check_keep_float(keep_float, quantization):
+    """`keep_float` as an int or a tuple of op names; `ExportRefused` when it is malformed or misused."""
+    if isinstance(keep_float, (list, tuple)) and keep_float and all(
+        isinstance(name, str) and re.fullmatch(r"[A-Z][A-Z0-9_]*", name) for name in keep_float
+    ):
+        keep_float = tuple(keep_float)
+    elif isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
+        raise ExportRefused(
+            "keep_float must be a number of layers >= 0 or TFLite op names such as ('BATCH_MATMUL',); "
+            f"got {keep_float!r}."
+        )
+    if keep_float and quantization != "int8":
+        raise ExportRefused(
+            f"keep_float selects layers to keep out of int8; quantization is {quantization!r}. "
+            "Use it with quantization='int8'."
+        )
+    return keep_float
+
+
 def convert_tflite(model, destination, options):
     """Converts a TensorFlow-backend model to a `.tflite` file (no verification)."""
     import tensorflow as tf
@@ -71,20 +105,24 @@ def convert_tflite(model, destination, options):
                   tf.lite.OpsSet.TFLITE_BUILTINS]
         )
     keep_float = options.get("keep_float") or 0
-    if keep_float:  # selective: the most lossy layers stay float
+    if keep_float:  # selective: the most lossy layers, or the named ops, stay float
         converter.target_spec.supported_ops = [
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8, tf.lite.OpsSet.TFLITE_BUILTINS
         ]
         try:
-            kept = _most_lossy_tensors(converter, converter.representative_dataset, keep_float)
+            if isinstance(keep_float, int):
+                kept = _most_lossy_tensors(converter, converter.representative_dataset, keep_float)
+                debug_options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=kept)
+            else:
+                debug_options = tf.lite.experimental.QuantizationDebugOptions(denylisted_ops=list(keep_float))
             debugger = tf.lite.experimental.QuantizationDebugger(
-                converter=converter,
-                debug_dataset=converter.representative_dataset,
-                debug_options=tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=kept),
+                converter=converter, debug_dataset=converter.representative_dataset, debug_options=debug_options
             )
             flatbuffer = debugger.get_nondebug_quantized_model()
         except Exception as error:  # the debugger raises several unrelated types
             raise ExportError(f"Selective TFLite quantization failed: {error}") from None
+        if not isinstance(keep_float, int):
+            _check_kept_ops(flatbuffer, keep_float)
         with open(destination, "wb") as handle:
             handle.write(flatbuffer)
         return
@@ -227,9 +265,13 @@ def export_tflite(
             batches (e.g. a `keras_segup.data` dataset `.take(50)`);
             resized to `input_size`.
         output: `"logits"` or `"classes"`.
-        keep_float: int8 only: the number of layers to keep in float
-            (selective quantization), the ones TFLite's
-            QuantizationDebugger finds most lossy on `representative_data`.
+        keep_float: int8 only, selective quantization: a number N, to keep
+            in float the N layers TFLite's QuantizationDebugger finds most
+            lossy on `representative_data`; or TFLite op names, to keep
+            every op of those types in float. `("BATCH_MATMUL",)` is the
+            one that matters for attention heads: TFLite's int8
+            BATCH_MATMUL of two activations loses most of the result
+            (measured in docs/benchmarks.md).
 
     Returns:
         dict: `class_agreement`, `max_abs_diff` (float32 logits), `path`,
@@ -238,7 +280,7 @@ def export_tflite(
     Example:
     ```python
     export_tflite(model, "fanet.tflite", (512, 1024), output="classes")
-    export_tflite(model, "fanet_int8.tflite", (512, 1024), "int8", frames, keep_float=4)
+    export_tflite(model, "fanet_int8.tflite", (512, 1024), "int8", frames, keep_float=("BATCH_MATMUL",))
     ```
     """
     if quantization not in QUANTIZATIONS:
@@ -248,13 +290,7 @@ def export_tflite(
             f"{quantization} quantization calibrates on real inputs: pass representative_data "
             "(a few dozen training images)."
         )
-    if isinstance(keep_float, bool) or not isinstance(keep_float, int) or keep_float < 0:
-        raise ExportRefused(f"keep_float must be a number of layers >= 0; got {keep_float!r}.")
-    if keep_float and quantization != "int8":
-        raise ExportRefused(
-            f"keep_float selects layers to keep out of int8; quantization is {quantization!r}. "
-            "Use it with quantization='int8'."
-        )
+    keep_float = check_keep_float(keep_float, quantization)
     input_size = check_common(input_size, output)
     options = {
         "input_size": input_size,

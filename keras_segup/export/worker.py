@@ -22,7 +22,7 @@ def main():
     parser.add_argument("--input-size", type=int, nargs=2, required=True)
     parser.add_argument("--output", default="logits")
     parser.add_argument("--quantization", default=None)
-    parser.add_argument("--keep-float", type=int, default=0)
+    parser.add_argument("--keep-float", default="0", help="N, or op names OP,OP")
     parser.add_argument("--opset", type=int, default=None)
     parser.add_argument("--representative", default=None)
     args = parser.parse_args()
@@ -31,7 +31,7 @@ def main():
         "input_size": tuple(args.input_size),
         "output": args.output,
         "quantization": args.quantization,
-        "keep_float": args.keep_float,
+        "keep_float": int(args.keep_float) if args.keep_float.isdigit() else tuple(args.keep_float.split(",")),
         "opset": args.opset,
         "representative_data": np.load(args.representative) if args.representative else None,
     }
