@@ -242,15 +242,31 @@ class Segmenter(keras.Model):
             "the classes back), or build the backbone with that image shape."
         )
 
-    def predict_on_batch(self, x):
-        if hasattr(x, "shape"):  # before TensorFlow's relaxed trace hides the size
+    def _check_data_size(self, x):
+        """`check_input_size` before TensorFlow's relaxed trace hides the size: for arrays, and
+        for datasets whose images have a static shape."""
+        if hasattr(x, "element_spec"):  # tf.data: (images, labels) or images
+            spec = x.element_spec[0] if isinstance(x.element_spec, tuple) else x.element_spec
+            if len(getattr(spec, "shape", ())) == 4:
+                self.check_input_size(tuple(spec.shape))
+        elif hasattr(x, "shape"):
             self.check_input_size(tuple(x.shape))
+
+    def predict_on_batch(self, x):
+        self._check_data_size(x)
         return super().predict_on_batch(x)
 
     def predict(self, x, *args, **kwargs):
-        if hasattr(x, "shape"):
-            self.check_input_size(tuple(x.shape))
+        self._check_data_size(x)
         return super().predict(x, *args, **kwargs)
+
+    def fit(self, x=None, *args, **kwargs):
+        self._check_data_size(x)
+        return super().fit(x, *args, **kwargs)
+
+    def evaluate(self, x=None, *args, **kwargs):
+        self._check_data_size(x)
+        return super().evaluate(x, *args, **kwargs)
 
     def build(self, input_shape):
         if len(input_shape) != 4 or input_shape[-1] != 3:

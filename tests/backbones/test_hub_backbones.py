@@ -95,6 +95,23 @@ class TestHubBackbones(TestCase):
         with pytest.raises(ValueError, match=r"strides \(8, 16, 32, 64\).*P1 \(stride 4, 8 channels\)"):
             FANetSegmenter(num_classes=3, backbone=self.hub_backbone("mit"), feature_strides=(8, 16, 32, 64))
 
+    @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="only TensorFlow relaxes its traces")
+    def test_static_backbone_refuses_other_sizes_in_fit_and_evaluate(self):
+        import tensorflow as tf
+
+        model = self.small_segmenter("gai", self.hub_backbone("mit", MIT_SIZE), num_classes=3)
+        model.compile(total_steps=10, warmup_steps=0)
+        right = images((MIT_SIZE, MIT_SIZE), batch=2), np.zeros((2, MIT_SIZE, MIT_SIZE), "int32")
+        model.fit(*right, verbose=0)
+        model.evaluate(*right, verbose=0)  # the next sizes would retrace TensorFlow's functions relaxed
+        x, y = images((70, 90), batch=2), np.zeros((2, 70, 90), "int32")
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(2)
+        message = rf"built for {MIT_SIZE}x{MIT_SIZE} images and got 70x90"
+        for run in (lambda: model.fit(x, y, verbose=0), lambda: model.evaluate(x, y, verbose=0),
+                    lambda: model.fit(dataset, verbose=0), lambda: model.evaluate(dataset, verbose=0)):
+            with pytest.raises(ValueError, match=message):
+                run()
+
     @pytest.mark.parametrize("strides", [(4, 8, 16), (8, 4, 16, 32), (4, 8, 16, 32.0), "4,8,16,32", (0, 8, 16, 32)])
     def test_bad_feature_strides(self, strides):
         with pytest.raises(ValueError, match="`feature_strides` must be four increasing strides"):
