@@ -62,7 +62,7 @@ def _check_kept_ops(flatbuffer, names):
         )
 
 
-def check_keep_float(keep_float, quantization):
+def _check_keep_float(keep_float, quantization):
     """`keep_float` as an int or a tuple of op names; `ExportRefused` when it is malformed or misused."""
     if isinstance(keep_float, (list, tuple)) and keep_float and all(
         isinstance(name, str) and re.fullmatch(r"[A-Z][A-Z0-9_]*", name) for name in keep_float
@@ -290,7 +290,7 @@ def export_tflite(
             f"{quantization} quantization calibrates on real inputs: pass representative_data "
             "(a few dozen training images)."
         )
-    keep_float = check_keep_float(keep_float, quantization)
+    keep_float = _check_keep_float(keep_float, quantization)
     input_size = check_common(input_size, output)
     options = {
         "input_size": input_size,
