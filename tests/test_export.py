@@ -265,6 +265,23 @@ class TestExport(TestCase):
             assert "class maps agree on" in str(error), error
 
     @only_tensorflow
+    def test_rsp_quantizes_to_a_file_the_runtime_runs(self, tmp_path):
+        # RSP's outside-the-map mask was a -inf logit: with a learned (nonzero) offset
+        # embedding, its int8 file aborted the runtime
+        from keras_segup.models.rsp.rsp_layers import RelationalSemanticsExtractor
+
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((None, None, 3))
+        low = keras.layers.Conv2D(16, 3, strides=4, padding="same", activation="relu")(inputs / 255.0)
+        high = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(low)
+        extractor = RelationalSemanticsExtractor(key_channels=8, num_heads=2)
+        model = keras.Model(inputs, keras.layers.Conv2D(4, 1)(extractor([low, high])))
+        extractor.position_embedding.assign(np.random.default_rng(0).normal(size=(9, 2)) * 2)
+        frames = np.random.default_rng(0).uniform(0, 255, (4, 64, 128, 3)).astype("float32")
+        report = export_tflite(model, tmp_path / "m.tflite", (64, 128), "int8", frames)
+        assert report["class_agreement"] >= 0.97
+
+    @only_tensorflow
     def test_a_file_the_interpreter_cannot_run_is_refused(self, tmp_path, monkeypatch):
         import tensorflow as tf
 

@@ -219,9 +219,10 @@ def isolated_runner(path):
             command = [sys.executable, "-c", _RUN_IN_CHILD, str(path), str(inputs), str(outputs)]
             result = subprocess.run(command, capture_output=True, text=True, env=env)
             if result.returncode != 0:
-                lines = [
+                lines = [  # the runtime's own message, not the interpreter's deprecation warning
                     line for line in result.stderr.strip().splitlines()
-                    if line.strip() and not line.startswith(("INFO:", "WARNING:"))
+                    if line.strip() and not line.startswith(("INFO:", "WARNING:", " "))
+                    and "warn" not in line.lower() and not re.match(r"[IW]\d{4} ", line)
                 ]
                 crash = f"killed by signal {-result.returncode}" if result.returncode < 0 else "failed"
                 detail = f": {lines[-1]}" if lines else ""

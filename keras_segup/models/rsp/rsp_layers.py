@@ -13,6 +13,7 @@ from keras_segup.ops import nearest_cell
 
 
 MAX_SCALE = 100.0  # the cosine logits' temperature bound, as Swin Transformer V2
+OUTSIDE_MARGIN = 20.0  # how far below every inside logit the outside positions' lies
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -30,7 +31,8 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
     - corresponding position: the high-level cell nearest to the low-level
       cell centre (`keras_segup.ops.nearest_cell`), so any size ratio works.
     - region: the `k x k` window around it, zero-padded; positions outside
-      the map are masked out of the softmax.
+      the map are masked out of the softmax (by a finite logit 20 below any
+      inside one: a weight under e^-20 of theirs, which int8 can hold).
     - relation: scaled cosine similarity per head (as Swin Transformer V2)
       plus a learned embedding of the relative offset (one scalar per offset
       and head, initialised to 0), softmax over the region:
@@ -132,12 +134,16 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
         logits = []
         scale = ops.exp(ops.minimum(ops.cast(self.log_scale, "float32"), math.log(MAX_SCALE)))
         embedding = ops.cast(self.position_embedding, "float32")
+        # positions outside the map get a finite logit OUTSIDE_MARGIN below any possible one
+        # (cosines lie in [-1, 1]): weight below e^-20 of every inside position's, and a
+        # value int8 TFLite can quantize (a -inf constant aborts its runtime)
+        outside = ops.min(embedding) - ops.max(scale) - OUTSIDE_MARGIN
         for n, window in enumerate(self._region(keys, (height, width))):
             key_window = ops.reshape(window[..., :-1], (batch, height, width, heads, -1))
             # products and sums over the small head axis, no batched matmul (TFLite)
             cosine = ops.sum(query * key_window, axis=-1)  # (B, H, W, G)
             logit = cosine * scale + embedding[n]
-            logits.append(ops.where(window[..., -1:] > 0, logit, float("-inf")))
+            logits.append(ops.where(window[..., -1:] > 0, logit, outside))
         attention = ops.cast(ops.softmax(ops.stack(logits, axis=3), axis=3), value.dtype)
         context = 0
         for n, window in enumerate(self._region(value, (height, width))):
