@@ -11,6 +11,8 @@ from keras_segup.export import export_onnx
 from keras_segup.export import export_tflite
 from keras_segup.export.common import verify
 from keras_segup.export.onnx import onnx_runner
+from keras_segup.export.tflite import convert_tflite
+from keras_segup.export.tflite import isolated_runner
 from keras_segup.export.tflite import tflite_runner
 from tests.test_case import TestCase
 
@@ -259,10 +261,12 @@ class TestExport(TestCase):
                 variable.assign([0.5])  # the criss-cross attention counts (it starts at 0)
         frames = np.random.default_rng(0).uniform(0, 255, (4, 64, 128, 3)).astype("float32")
         path = tmp_path / "m.tflite"
-        try:
-            export_tflite(model, path, (64, 128), "int8", frames)
-        except ExportError as error:  # random weights may miss the agreement bound, never crash
-            assert "class maps agree on" in str(error), error
+        # converted and run without the agreement check (random weights leave near ties): the
+        # runtime once aborted on GAI's -inf mask, then refused its int8 division
+        convert_tflite(model, path, {"input_size": (64, 128), "output": "logits", "quantization": "int8",
+                                     "representative_data": frames})
+        logits = isolated_runner(path)(frames[:2])
+        assert logits.shape == (2, 64, 128, 5) and np.isfinite(logits).all()
 
     @only_tensorflow
     def test_rsp_quantizes_to_a_file_the_runtime_runs(self, tmp_path):

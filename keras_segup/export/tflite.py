@@ -48,13 +48,18 @@ def _most_lossy_tensors(converter, dataset, count):
     return [row["tensor_name"] for row in ranked[:count]]
 
 
-def _check_kept_ops(flatbuffer, names):
-    """`ExportError` when `keep_float` names an op type the file does not have."""
+def _interpreter(**kwargs):
+    """`tf.lite.Interpreter(**kwargs)`, without its warning that announces LiteRT's own package."""
     import tensorflow as tf
 
-    with warnings.catch_warnings():  # tf.lite.Interpreter announces LiteRT's own package
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        present = {op["op_name"] for op in tf.lite.Interpreter(model_content=flatbuffer)._get_ops_details()}
+        return tf.lite.Interpreter(**kwargs)
+
+
+def _check_kept_ops(flatbuffer, names):
+    """`ExportError` when `keep_float` names an op type the file does not have."""
+    present = {op["op_name"] for op in _interpreter(model_content=flatbuffer)._get_ops_details()}
     missing = [name for name in names if name not in present]
     if missing:
         raise ExportError(
@@ -149,11 +154,7 @@ def tflite_runner(path, num_threads=None):
         ExportError: if the file uses non-builtin (Flex) ops, or the
             interpreter cannot prepare or run it.
     """
-    import tensorflow as tf
-
-    with warnings.catch_warnings():  # tf.lite.Interpreter announces LiteRT's own package
-        warnings.simplefilter("ignore")
-        interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=num_threads)
+    interpreter = _interpreter(model_path=str(path), num_threads=num_threads)
     flex = sorted({op["op_name"] for op in interpreter._get_ops_details() if op["op_name"].startswith("Flex")})
     if flex:
         raise ExportError(f"The TFLite file needs select TF ops {flex}; it must use builtins only.")
