@@ -1,4 +1,4 @@
-"""The ops of the decoders: gathers, resizing, convolution, normalisation and attention.
+"""The ops of the decoders: gathers, resizing, convolution, normalisation, attention and row blocks.
 
 Every public function here is channels-last, has one portable
 implementation written in `keras.ops` (`keras_segup.ops.reference`, also
@@ -12,6 +12,8 @@ symbolic tensors, so they can be used inside functional models.
 """
 
 from keras_segup.ops import reference
+from keras_segup.ops.blocks import map_row_blocks
+from keras_segup.ops.blocks import unrolled_blocks
 from keras_segup.ops.conv import conv2d
 from keras_segup.ops.conv import fold_batch_norm
 from keras_segup.ops.dispatch import portable
@@ -32,9 +34,11 @@ __all__ = [
     "fold_batch_norm",
     "grid_sample",
     "l2_normalize",
+    "map_row_blocks",
     "nearest_cell",
     "nearest_cell_axis",
     "portable",
     "reference",
     "resize_bilinear",
+    "unrolled_blocks",
 ]

@@ -115,6 +115,28 @@ affine_channels = reference.affine_channels  # XLA fuses it
 criss_cross_softmax = reference.criss_cross_exponentials
 
 
+def map_row_blocks(block, height, rows):
+    """The full blocks in one `lax.fori_loop` writing into one buffer, then the last one.
+
+    Unrolled, XLA runs the blocks side by side and keeps all their
+    temporaries alive at once; a loop runs them one after another.
+    """
+    full = height // rows
+    if full < 2:
+        return reference.map_row_blocks(block, height, rows)
+    spec = jax.eval_shape(lambda: block(0, rows))
+    out = jnp.zeros((spec.shape[0], height, *spec.shape[2:]), spec.dtype)
+
+    def step(i, out):
+        start = i * rows
+        return jax.lax.dynamic_update_slice_in_dim(out, block(start, rows), start, axis=1)
+
+    out = jax.lax.fori_loop(0, full, step, out)
+    if height > full * rows:
+        out = jax.lax.dynamic_update_slice_in_dim(out, block(full * rows, height - full * rows), full * rows, axis=1)
+    return out
+
+
 def facts():
     """(version, intra-op threads or None, device names, platform) of this backend."""
     devices = jax.devices()

@@ -233,3 +233,9 @@ def criss_cross_exponentials(energy_col, energy_row):
     row = ops.exp(energy_row - peak)
     total = ops.sum(col, axis=-1, keepdims=True) + ops.sum(row, axis=-1, keepdims=True)
     return col, row, 1.0 / total
+
+
+def map_row_blocks(block, height, rows):
+    """A Python loop over the blocks, concatenated."""
+    blocks = [block(start, min(rows, height - start)) for start in range(0, height, rows)]
+    return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=1)

@@ -112,6 +112,7 @@ affine_channels = reference.affine_channels
 
 # the softmax without the concatenation; exporters trace the SOFTMAX op
 criss_cross_softmax = reference.criss_cross_exponentials
+map_row_blocks = reference.map_row_blocks
 
 
 def facts():

@@ -94,6 +94,7 @@ def affine_channels(x, scale, shift):
 
 # the softmax without the concatenation; exporters trace the SOFTMAX op
 criss_cross_softmax = reference.criss_cross_exponentials
+map_row_blocks = reference.map_row_blocks  # eager: the blocks already run one after another
 
 
 def facts():

@@ -8,6 +8,7 @@ import time
 import keras
 import numpy as np
 
+from keras_segup.ops.blocks import unrolled_blocks
 from keras_segup.utils import compat
 
 
@@ -138,7 +139,8 @@ def jax_flops(model, inputs):
 
     trainable = [v.value for v in model.trainable_variables]
     non_trainable = [v.value for v in model.non_trainable_variables]
-    analysis = jax.jit(forward).lower(trainable, non_trainable, *inputs).cost_analysis()
+    with unrolled_blocks():  # the cost analysis counts a loop body once
+        analysis = jax.jit(forward).lower(trainable, non_trainable, *inputs).cost_analysis()
     if isinstance(analysis, list):
         analysis = analysis[0]
     return float(analysis["flops"])

@@ -6,6 +6,7 @@ import numpy as np
 
 from keras_segup.layers.validation import check_inputs
 from keras_segup.ops import fold_batch_norm
+from keras_segup.ops import map_row_blocks
 from keras_segup.ops import nearest_cell
 from keras_segup.ops import nearest_cell_axis
 from keras_segup.ops.validation import static_size
@@ -148,14 +149,14 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
     def _folds(self, training):
         return not (training and all(norm.trainable for norm in self.norms))
 
-    def _encoding(self, inputs, size, row_start, row_stop, kernel, bias):
-        """The positional part of the first layer for rows [start, stop): (rows, W, units).
+    def _encoding(self, inputs, size, row_start, rows, kernel, bias):
+        """The positional part of the first layer for `rows` rows from `row_start`: (rows, W, units).
 
         It does not depend on the features: the encodings of all levels
         are concatenated and multiplied by their kernel rows at once.
         """
         height, width = size
-        block = (row_stop - row_start, width)
+        block = (rows, width)
         encodings, kernels = [], []
         for level, x in enumerate(inputs):
             _, in_height, in_width, _ = ops.shape(x)
@@ -163,7 +164,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             _, rel_x = nearest_cell_axis(in_width, width)
             rel = ops.stack(
                 [
-                    ops.broadcast_to(rel_y[row_start:row_stop, None], block),
+                    ops.broadcast_to(_take_rows(rel_y, row_start, rows, axis=0)[:, None], block),
                     ops.broadcast_to(rel_x[None, :], block),
                 ],
                 axis=-1,
@@ -175,18 +176,19 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         encoding = ops.cast(ops.concatenate(encodings, axis=-1), self.compute_dtype)
         return ops.matmul(encoding, ops.concatenate(kernels, axis=0)) + bias
 
-    def _first_layer(self, inputs, size, row_start, row_stop, kernel, bias):
-        """Pre-activations of the first MLP layer for output rows [start, stop).
+    def _first_layer(self, inputs, size, row_start, rows, kernel, bias, step):
+        """Pre-activations of the first MLP layer for `rows` output rows from `row_start`.
 
         Each level's features are projected by their kernel rows, only the
         level rows the block reads. A level whose grid divides the output's
         is added by broadcasting each of its cells over its `ry x rx`
         output cells; the others are gathered (`nearest_cell`).
+        `row_start` is a multiple of `step` (the block size), a Python int
+        or, inside JAX's block loop, a traced scalar.
         """
         height, width = size
-        rows = row_stop - row_start
         units = self.hidden_units[0]
-        encoding = self._encoding(inputs, size, row_start, row_stop, kernel, bias)
+        encoding = self._encoding(inputs, size, row_start, rows, kernel, bias)
         total = ops.broadcast_to(encoding, (ops.shape(inputs[0])[0], rows, width, units))
         for level, x in enumerate(inputs):
             _, start = self._kernel_rows(level)
@@ -194,21 +196,22 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             _, in_height, in_width, _ = ops.shape(x)
             ry, rx = height // in_height, width // in_width
             if isinstance(ry, int) and height == ry * in_height and width == rx * in_width \
-                    and row_start % ry == 0 and rows % ry == 0:
-                cells = ops.matmul(x[:, row_start // ry : row_stop // ry], feature_kernel)
+                    and step % ry == 0 and rows % ry == 0:
+                cells = ops.matmul(_take_rows(x, row_start // ry, rows // ry, axis=1), feature_kernel)
                 # 5-D, one side broadcast: what every backend's add supports
                 cells = ops.reshape(cells, (-1, 1, in_width, 1, units))
                 total = ops.reshape(total, (-1, ry, in_width, rx, units)) + cells
                 total = ops.reshape(total, (-1, rows, width, units))
                 continue
-            if (row_start, row_stop) == (0, height):
+            if not (isinstance(height, int) and rows < height):
                 projection = ops.matmul(x, feature_kernel)
-            else:  # static sizes: project the span of level rows the block reads, then pick its rows
+            else:  # a block: project the span of level rows any block of `rows` reads, then pick its rows
+                span = min(in_height, -(-rows * in_height // height) + 1)
                 first = (2 * row_start + 1) * in_height // (2 * height)
-                last = (2 * row_stop - 1) * in_height // (2 * height)
+                first = min(first, in_height - span) if isinstance(first, int) else ops.minimum(first, in_height - span)
                 index, _ = nearest_cell_axis(in_height, height)
-                projection = ops.matmul(x[:, first : last + 1], feature_kernel)
-                projection = ops.take(projection, index[row_start:row_stop] - first, axis=1)
+                projection = ops.matmul(_take_rows(x, first, span, axis=1), feature_kernel)
+                projection = ops.take(projection, _take_rows(index, row_start, rows, axis=0) - first, axis=1)
             total = total + nearest_cell(projection, (rows, width))[0]
         return total
 
@@ -232,7 +235,8 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         kernel, bias = layers[0]
         static = static_size(size)
         if static is None:  # sizes unknown while tracing: one block
-            return self._mlp(self._first_layer(inputs, size, 0, size[0], kernel, bias), layers, training)
+            pre = self._first_layer(inputs, size, 0, size[0], kernel, bias, size[0])
+            return self._mlp(pre, layers, training)
         height, width = static
         rows = height
         if not training and height * width > self.chunk_size:
@@ -241,12 +245,12 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             ratios = [height // n for n in (x.shape[1] for x in inputs) if n and height % n == 0]
             if ratios and rows >= max(ratios):
                 rows -= rows % max(ratios)
-        blocks = []
-        for row_start in range(0, height, rows):
-            row_stop = min(height, row_start + rows)
-            pre = self._first_layer(inputs, static, row_start, row_stop, kernel, bias)
-            blocks.append(self._mlp(pre, layers, training))
-        return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=1)
+
+        def block(row_start, count):
+            pre = self._first_layer(inputs, static, row_start, count, kernel, bias, rows)
+            return self._mlp(pre, layers, training)
+
+        return map_row_blocks(block, height, rows)
 
     def compute_output_shape(self, input_shape):
         first = input_shape[0]
@@ -266,3 +270,14 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             "hidden_units": list(self.hidden_units),
             "chunk_size": self.chunk_size,
         }
+
+
+def _take_rows(x, start, count, axis):
+    """`count` entries of `x` from `start` along `axis`; `start` an int or a traced scalar."""
+    if isinstance(start, int):
+        return x[(slice(None),) * axis + (slice(start, start + count),)]
+    begin = [0] * len(x.shape)
+    begin[axis] = start
+    shape = list(x.shape)
+    shape[axis] = count
+    return ops.slice(x, begin, shape)

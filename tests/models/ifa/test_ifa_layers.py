@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 
@@ -60,6 +61,28 @@ class TestIfaLayers(TestCase):
         chunked(inputs)
         chunked.set_weights(whole.get_weights())
         np.testing.assert_allclose(self.to_numpy(chunked(inputs, size=(40, 30))), expected, atol=1e-5)
+
+    def test_chunked_decoding_in_a_compiled_model(self):
+        # predict_on_batch compiles the call (jit, tf.function): the blocks
+        # there are JAX's loop, with a traced start, or the graph's blocks
+        inputs = levels()
+        layer = ImplicitFeatureAlignment(**KWARGS, chunk_size=100)
+        layer(inputs)
+        expected = direct_ifa(layer, inputs, (40, 30))
+        symbolic = [keras.Input(x.shape[1:]) for x in inputs]
+        model = keras.Model(symbolic, layer(symbolic, size=(40, 30)))
+        np.testing.assert_allclose(model.predict_on_batch(inputs), expected, rtol=1e-4, atol=1e-4)
+
+    @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX's block loop")
+    def test_jax_decodes_the_blocks_in_one_loop(self):
+        # unrolled, XLA runs the blocks side by side with all their temporaries alive
+        import jax
+
+        inputs = levels()
+        layer = ImplicitFeatureAlignment(**KWARGS, chunk_size=100)
+        layer(inputs)
+        program = str(jax.make_jaxpr(lambda *x: layer(list(x), size=(40, 30)))(*inputs))
+        assert program.count("scan[") + program.count("while[") == 1
 
     @pytest.mark.parametrize("chunk_size", [None, 5 * 48, 9 * 48])
     def test_dividing_pyramid_broadcasts_in_any_block(self, chunk_size):
