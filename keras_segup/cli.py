@@ -31,6 +31,7 @@ with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
     import keras_segup
     from keras_segup import visualize
     from keras_segup.backbones import CheckpointError
+    from keras_segup.backbones import check_local_checkpoint
     from keras_segup.data import DataError
     from keras_segup.export import ExportError
     from keras_segup.export import ExportRefused
@@ -89,10 +90,6 @@ def add_model_arguments(parser):
 
 def load_model(args):
     """The segmenter named by `--preset` or `--model`."""
-    if args.model and getattr(args, "backbone_weights", None):
-        raise UsageError(
-            "--backbone-weights starts a --preset from ImageNet weights; a --model file has its own."
-        )
     if args.model:
         path = Path(args.model)
         if path.is_dir():
@@ -273,6 +270,11 @@ def train_recipe(args):
 
 def run_train(args):
     check_output_folder("--output", args.output)
+    if args.model and args.backbone_weights:
+        raise UsageError(
+            "--backbone-weights starts a --preset from ImageNet weights; a --model file has its own."
+        )
+    check_local_checkpoint(args.backbone_weights)  # before the data and the model are built
     try:
         keras_segup.training.distribution_scope(args.distribute)  # engines start before any other work
     except ValueError as error:

@@ -158,7 +158,12 @@ class TestCli(TestCase):
         assert out.stderr == "", out.stderr[:2000]
 
     @HEAVY
-    def test_backbone_weights_apply_to_presets_only(self, capsys, tmp_path):
+    def test_backbone_weights_apply_to_presets_only(self, capsys, tmp_path, monkeypatch):
+        def never(*args, **kwargs):
+            raise AssertionError("a missing checkpoint is refused before any data or model is built")
+
+        monkeypatch.setattr("keras_segup.data.synthetic", never)
+        monkeypatch.setattr("keras_segup.models.Segmenter.from_preset", never)
         (tmp_path / "m.keras").write_bytes(b"")
         code, _, err = run(capsys, "train", "--model", tmp_path / "m.keras", "--backbone-weights", "x.pth",
                            "--data", "synthetic")

@@ -1,6 +1,7 @@
 """Backbones: the papers' ResNets layer for layer, any keras-hub feature pyramid, checkpoint import."""
 
 from keras_segup.backbones.checkpoints import CheckpointError
+from keras_segup.backbones.checkpoints import check_local_checkpoint
 from keras_segup.backbones.checkpoints import load_torch_weights
 from keras_segup.backbones.checkpoints import read_checkpoint
 from keras_segup.backbones.hub_presets import backbone_from_preset
@@ -16,6 +17,7 @@ from keras_segup.backbones.resnet import resnet_backbone
 
 __all__ = [
     "CheckpointError",
+    "check_local_checkpoint",
     "PAPER_BACKBONES",
     "PaperResNetBackbone",
     "RESNET_VARIANTS",

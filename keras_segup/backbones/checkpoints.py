@@ -16,6 +16,40 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read or does not fit the backbone; the message says why."""
 
 
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".safetensors", ".zip", ".bin")
+
+
+def check_local_checkpoint(checkpoint):
+    """Refuses, before any work, a local checkpoint path that does not exist.
+
+    A string with no URL scheme that names a file by a checkpoint suffix
+    (`.pth`, `.pt`, `.safetensors`, `.zip`, `.bin`) or a folder by a path
+    separator must exist; keras-hub preset names, `"paper"`, URLs and
+    state_dicts are left to the loaders.
+
+    Args:
+        checkpoint: what `backbone_weights` was given.
+
+    Raises:
+        CheckpointError: naming the missing path.
+
+    Example:
+    >>> check_local_checkpoint("efficientnet_b0_ra_imagenet")  # a keras-hub name: left to the loader
+    >>> check_local_checkpoint("weights/absent.pth")
+    Traceback (most recent call last):
+    ...
+    keras_segup.backbones.checkpoints.CheckpointError: The checkpoint weights/absent.pth does not exist.
+    """
+    if not isinstance(checkpoint, (str, Path)) or str(checkpoint) == "paper":
+        return
+    text = str(checkpoint)
+    if len(urllib.parse.urlparse(text).scheme) > 1:  # a URL or handle (a drive letter is one letter)
+        return
+    path = Path(text)
+    if (path.suffix in CHECKPOINT_SUFFIXES or "/" in text or "\\" in text) and not path.exists():
+        raise CheckpointError(f"The checkpoint {path} does not exist.")
+
+
 def read_checkpoint(checkpoint, sha256=None):
     """A `{key: array}` state_dict from a checkpoint file, URL, Hub handle or mapping.
 

@@ -11,6 +11,7 @@ from keras_segup.backbones.hub_presets import load_hub_weights
 from keras_segup.backbones.pyramid import pyramid_extractor
 from keras_segup.backbones.pyramid import static_image_size
 from keras_segup.backbones.checkpoints import CheckpointError
+from keras_segup.backbones.checkpoints import check_local_checkpoint
 from keras_segup.backbones.checkpoints import load_torch_weights
 from keras_segup.backbones.paper_resnet import PAPER_BACKBONES
 from keras_segup.backbones.paper_resnet import PaperResNetBackbone
@@ -437,6 +438,7 @@ class Segmenter(keras.Model):
         model = GAISegmenter.from_preset("gai_cityscapes", load_weights=False)
         ```
         """
+        check_local_checkpoint(backbone_weights)  # before building anything
         name, config, metadata, local_weights = preset_store.resolve(handle)
         target = keras.saving.get_registered_object(f"keras_segup>{config['class_name']}")
         if not (isinstance(target, type) and issubclass(target, Segmenter)):

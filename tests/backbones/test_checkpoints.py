@@ -68,6 +68,19 @@ class TestCheckpoints(TestCase):
         for a, b in zip(before, backbone.weights):
             np.testing.assert_array_equal(a, self.to_numpy(b))
 
+    def test_a_missing_local_checkpoint_is_refused_before_the_model_is_built(self, tmp_path, monkeypatch):
+        def never(*args, **kwargs):
+            raise AssertionError("built before the checkpoint was checked")
+
+        monkeypatch.setattr("keras_segup.presets.resolve", never)
+        for missing in (tmp_path / "absent.pth", str(tmp_path / "folder/"), "resnet18.safetensors"):
+            with pytest.raises(CheckpointError, match="absent.pth|folder|resnet18.safetensors"):
+                Segmenter.from_preset("fanet_r18_cityscapes", load_weights=False, backbone_weights=missing)
+        # keras-hub preset names, URLs and "paper" are the loaders' to check
+        for handle in ("efficientnet_b0_ra_imagenet", "https://example.org/r18.pth", "hf://timm/r18", "paper"):
+            with pytest.raises(AssertionError, match="built before"):
+                Segmenter.from_preset("fanet_r18_cityscapes", load_weights=False, backbone_weights=handle)
+
     def test_safetensors_and_bad_files(self, tmp_path):
         safetensors = pytest.importorskip("safetensors.numpy")
         state = {k: v.numpy() for k, v in self.torch_resnet("resnet18_deep128").state_dict().items()
