@@ -32,12 +32,22 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
+    """Skips `large` tests, and `one_backend(name)` tests under the other backends, unless --run-large.
+
+    `one_backend` marks end-to-end flows whose backend-specific parts other
+    tests cover on every backend (command lines, multi-process resume, the
+    recipes' runs): the default suite runs them under one backend.
+    """
     if config.getoption("--run-large"):
         return
     skip_large = pytest.mark.skip(reason="large test: pass --run-large")
+    backend = keras.backend.backend()
     for item in items:
         if "large" in item.keywords:
             item.add_marker(skip_large)
+        marker = item.get_closest_marker("one_backend")
+        if marker is not None and marker.args[0] != backend:
+            item.add_marker(pytest.mark.skip(reason=f"runs under {marker.args[0]}; every backend with --run-large"))
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from keras_segup.utils.profiling import peak_memory
 from keras_segup.utils.profiling import time_calls
@@ -58,6 +59,7 @@ def test_frame_prints_the_machine_and_writes_json(tmp_path):
     assert record["results"][backend]["rows"] == [{"case": "one", "ms": 1.5, "gflops": 2.0}]
 
 
+@pytest.mark.one_backend("torch")
 def test_heads_suite_runs_one_head(tmp_path):
     backend = keras.backend.backend()
     out = run("tools/benchmark_heads.py", "--backends", backend, "--sizes", "32x64", "--repeats", "1",

@@ -56,6 +56,7 @@ sys.exit(main(sys.argv[1:]))
 
 
 class TestExactResume(TestCase):
+    @pytest.mark.one_backend("torch")  # the per-backend resume: TestTraining.test_interrupted_run_resumes_exactly
     def test_kill_9_and_the_same_command_give_the_weights_of_an_uninterrupted_run(self, tmp_path):
         preset = tmp_path / "tiny"
         tiny_fanet().save_to_preset(preset)
