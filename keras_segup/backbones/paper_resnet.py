@@ -133,24 +133,24 @@ class _Graph:
         self.dtype = dtype
         self.activation = activation
 
-    def conv(self, x, filters, kernel, stride, name, dilation=1):
+    def conv_bn(self, x, filters, kernel, stride, conv_name, bn_name, dilation=1):
+        """A convolution and its batch norm, folded into it at inference."""
         padding = dilation * (kernel // 2)
-        if padding:
-            x = keras.layers.ZeroPadding2D(padding, dtype=self.dtype, name=f"{_name(name)}_pad")(x)
         if dilation > 1 and stride > 1:
             # torch strides a dilated kernel, Keras cannot: with dilation = m * stride,
             # the taps s*i + d*k read every s-th padded row, then a kernel dilated by m
             if dilation % stride:
-                raise ValueError(f"{name}: dilation {dilation} must be a multiple of stride {stride}.")
-            x = Subsample2D(stride, dtype=self.dtype, name=f"{_name(name)}_stride")(x)
-            stride, dilation = 1, dilation // stride
-        return Conv2D(
-            filters, kernel, strides=stride, dilation_rate=dilation, use_bias=False,
-            kernel_initializer=_kaiming(), dtype=self.dtype, name=_name(name),
-        )(x)
-
-    def bn(self, x, name):
-        return BatchNormalization(epsilon=1e-5, momentum=0.9, dtype=self.dtype, name=_name(name))(x)
+                raise ValueError(f"{conv_name}: dilation {dilation} must be a multiple of stride {stride}.")
+            x = keras.layers.ZeroPadding2D(padding, dtype=self.dtype, name=f"{_name(conv_name)}_pad")(x)
+            x = Subsample2D(stride, dtype=self.dtype, name=f"{_name(conv_name)}_stride")(x)
+            stride, dilation, padding = 1, dilation // stride, 0
+        conv = Conv2D(
+            filters, kernel, strides=stride, dilation_rate=dilation, use_bias=False, explicit_padding=padding,
+            kernel_initializer=_kaiming(), dtype=self.dtype, name=_name(conv_name),
+        )
+        norm = BatchNormalization(epsilon=1e-5, momentum=0.9, dtype=self.dtype, name=_name(bn_name))
+        conv.fold(norm)
+        return norm(conv(x))
 
     def act(self, x, name, kind=None):
         if (kind or self.activation) == "leaky_relu":
@@ -158,26 +158,27 @@ class _Graph:
         return keras.layers.ReLU(dtype=self.dtype, name=name)(x)
 
     def conv_bn_act(self, x, filters, kernel, stride, conv_name, bn_name):
-        x = self.bn(self.conv(x, filters, kernel, stride, conv_name), bn_name)
+        x = self.conv_bn(x, filters, kernel, stride, conv_name, bn_name)
         return self.act(x, f"{_name(bn_name)}_act")
 
     def residual(self, x, shortcut, channels, out_channels, stride, prefix):
         if stride != 1 or channels != out_channels:
-            shortcut = self.conv(shortcut, out_channels, 1, stride, f"{prefix}.downsample.0")
-            shortcut = self.bn(shortcut, f"{prefix}.downsample.1")
+            shortcut = self.conv_bn(
+                shortcut, out_channels, 1, stride, f"{prefix}.downsample.0", f"{prefix}.downsample.1"
+            )
         x = keras.layers.Add(dtype=self.dtype, name=f"{_name(prefix)}_add")([x, shortcut])
         return self.act(x, f"{_name(prefix)}_out", kind="relu")
 
     def basic(self, x, channels, planes, stride, dilation, prefix):
         out = self.conv_bn_act(x, planes, 3, stride, f"{prefix}.conv1", f"{prefix}.bn1")
-        out = self.bn(self.conv(out, planes, 3, 1, f"{prefix}.conv2", dilation), f"{prefix}.bn2")
+        out = self.conv_bn(out, planes, 3, 1, f"{prefix}.conv2", f"{prefix}.bn2", dilation)
         return self.residual(out, x, channels, planes, stride, prefix), planes
 
     def bottleneck(self, x, channels, planes, stride, dilation, prefix):
         out = self.conv_bn_act(x, planes, 1, 1, f"{prefix}.conv1", f"{prefix}.bn1")
-        out = self.bn(self.conv(out, planes, 3, stride, f"{prefix}.conv2", dilation), f"{prefix}.bn2")
+        out = self.conv_bn(out, planes, 3, stride, f"{prefix}.conv2", f"{prefix}.bn2", dilation)
         out = self.act(out, f"{_name(prefix)}_bn2_act")
-        out = self.bn(self.conv(out, 4 * planes, 1, 1, f"{prefix}.conv3"), f"{prefix}.bn3")
+        out = self.conv_bn(out, 4 * planes, 1, 1, f"{prefix}.conv3", f"{prefix}.bn3")
         return self.residual(out, x, channels, 4 * planes, stride, prefix), 4 * planes
 
 

@@ -1,17 +1,9 @@
 """Layers that compute what PyTorch's padding conventions compute, for ported backbones."""
 
 import keras
-from keras import ops
 
-
-def _pool_extra(size, kernel, stride, padding, ceil_mode):
-    """Rows (or columns) of -inf PyTorch's max-pool adds after the end: 0 unless ceil_mode."""
-    if not ceil_mode:
-        return 0
-    out = (size + 2 * padding - kernel + stride - 1) // stride + 1
-    starts_outside = (out - 1) * stride >= size + padding  # then the last window is dropped
-    out = out - (int(starts_outside) if isinstance(size, int) else ops.cast(starts_outside, "int32"))
-    return (out - 1) * stride + kernel - size - 2 * padding
+from keras_segup.ops import max_pool2d
+from keras_segup.ops.reference import max_pool2d_extra
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -41,15 +33,8 @@ class TorchMaxPool2D(keras.layers.Layer):
         self.padding = padding
         self.ceil_mode = ceil_mode
 
-    def _extra(self, size):
-        return _pool_extra(size, self.pool_size, self.strides, self.padding, self.ceil_mode)
-
     def call(self, x):
-        _, height, width, _ = ops.shape(x)
-        p = self.padding
-        pads = [[0, 0], [p, p + self._extra(height)], [p, p + self._extra(width)], [0, 0]]
-        x = ops.pad(x, pads, constant_values=float("-inf"))
-        return ops.max_pool(x, self.pool_size, self.strides, padding="valid")
+        return max_pool2d(x, self.pool_size, self.strides, self.padding, self.ceil_mode)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -57,7 +42,8 @@ class TorchMaxPool2D(keras.layers.Layer):
         def out(n):
             if n is None:
                 return None
-            return (n + 2 * self.padding + self._extra(n) - self.pool_size) // self.strides + 1
+            extra = max_pool2d_extra(n, self.pool_size, self.strides, self.padding, self.ceil_mode)
+            return (n + 2 * self.padding + extra - self.pool_size) // self.strides + 1
 
         return (batch, out(height), out(width), channels)
 

@@ -1,4 +1,4 @@
-"""The ops of the decoders: gathers, resizing, convolution, normalisation, attention and row blocks.
+"""The ops of the decoders: gathers, resizing, convolution, pooling, normalisation, attention and row blocks.
 
 Every public function here is channels-last, has one portable
 implementation written in `keras.ops` (`keras_segup.ops.reference`, also
@@ -23,6 +23,7 @@ from keras_segup.ops.gathers import nearest_cell
 from keras_segup.ops.gathers import nearest_cell_axis
 from keras_segup.ops.normalize import affine_channels
 from keras_segup.ops.normalize import l2_normalize
+from keras_segup.ops.pool import max_pool2d
 from keras_segup.ops.resize import resize_bilinear
 from keras_segup.ops.softmax import criss_cross_softmax
 
@@ -35,6 +36,7 @@ __all__ = [
     "grid_sample",
     "l2_normalize",
     "map_row_blocks",
+    "max_pool2d",
     "nearest_cell",
     "nearest_cell_axis",
     "portable",

@@ -185,6 +185,25 @@ def conv2d(x, kernel, bias, strides, padding, dilation, activation=None):
     return activate(out if bias is None else out + bias, activation)
 
 
+def max_pool2d_extra(size, kernel, stride, padding, ceil_mode):
+    """Rows (or columns) of -inf PyTorch's max-pool adds after the end: 0 unless `ceil_mode`."""
+    if not ceil_mode:
+        return 0
+    out = (size + 2 * padding - kernel + stride - 1) // stride + 1
+    starts_outside = (out - 1) * stride >= size + padding  # then the last window is dropped
+    out = out - (int(starts_outside) if isinstance(size, int) else ops.cast(starts_outside, "int32"))
+    return (out - 1) * stride + kernel - size - 2 * padding
+
+
+def max_pool2d(x, pool_size, strides, padding, ceil_mode):
+    """-inf padding (and PyTorch's `ceil_mode` rows and columns), then Keras's "valid" max-pool."""
+    _, height, width, _ = ops.shape(x)
+    extra = [max_pool2d_extra(n, pool_size, strides, padding, ceil_mode) for n in (height, width)]
+    pads = [[0, 0], [padding, padding + extra[0]], [padding, padding + extra[1]], [0, 0]]
+    x = ops.pad(x, pads, constant_values=float("-inf"))
+    return ops.max_pool(x, pool_size, strides, padding="valid")
+
+
 def l2_normalize(x):
     """`x / max(||x||, 1e-12)` over the last axis, as in torch's `F.normalize`.
 

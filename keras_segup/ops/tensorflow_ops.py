@@ -107,6 +107,7 @@ def resize_bilinear(x, size, align_corners):
     return tf.cast(out, x.dtype)  # both compute in float32
 
 
+max_pool2d = reference.max_pool2d  # Keras's TensorFlow max-pool is channels-last already
 affine_channels = reference.affine_channels
 
 

@@ -88,6 +88,13 @@ def resize_bilinear(x, size, align_corners):
     return out.permute(0, 2, 3, 1)
 
 
+def max_pool2d(x, pool_size, strides, padding, ceil_mode):
+    out = F.max_pool2d(
+        x.contiguous().permute(0, 3, 1, 2), pool_size, strides, padding, ceil_mode=ceil_mode,
+    )
+    return out.permute(0, 2, 3, 1)
+
+
 def affine_channels(x, scale, shift):
     return torch.addcmul(shift, x, scale)
 

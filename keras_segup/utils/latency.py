@@ -13,8 +13,9 @@ def batch_norm_folding(model):
     """How many of the model's batch norms run folded into the layer before them at inference.
 
     The heads' `ConvBNAct` blocks and IFA's MLP fold theirs
-    (`keras_segup.ops.fold_batch_norm`); a backbone's batch norms are
-    layers of their own and run as a separate pass.
+    (`keras_segup.ops.fold_batch_norm`), and so do the papers' ResNets
+    (`keras_segup.layers.Conv2D.fold`); other backbones' batch norms (the
+    keras-hub ones) run as a separate pass.
 
     Returns:
         `(folded, total)` counts of `BatchNormalization` layers.
@@ -26,6 +27,7 @@ def batch_norm_folding(model):
     >>> batch_norm_folding(block)
     (1, 1)
     """
+    from keras_segup.layers.batch_normalization import BatchNormalization
     from keras_segup.layers.conv_bn_act import ConvBNAct
     from keras_segup.models.ifa.ifa_layers import ImplicitFeatureAlignment
 
@@ -35,6 +37,12 @@ def batch_norm_folding(model):
         id(norm)
         for layer in layers if isinstance(layer, (ConvBNAct, ImplicitFeatureAlignment))
         for norm in compat.sublayers(layer) if id(norm) in norms
+    }
+    folded |= {
+        id(layer)
+        for layer in layers
+        if isinstance(layer, BatchNormalization) and layer.folding_conv is not None
+        and layer.folding_conv.folds_batch_norm(training=False)
     }
     return len(folded), len(norms)
 
