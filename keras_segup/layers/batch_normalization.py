@@ -35,16 +35,6 @@ class BatchNormalization(keras.layers.BatchNormalization):
         inference = not (training and self.trainable)
         return inference and not self.renorm and self.axis in (-1, 3) and self.compute_dtype == "float32"
 
-    def scale_and_shift(self):
-        """`(scale, shift)` of inference, float32: `x * scale + shift` is the layer's output."""
-        scale = ops.rsqrt(ops.cast(self.moving_variance, "float32") + self.epsilon)
-        if self.scale:
-            scale = scale * ops.cast(self.gamma, "float32")
-        shift = -ops.cast(self.moving_mean, "float32") * scale
-        if self.center:
-            shift = shift + ops.cast(self.beta, "float32")
-        return scale, shift
-
     def call(self, inputs, training=None, mask=None):
         conv = self.folding_conv
         if mask is None and conv is not None and conv.folds_batch_norm(training):
@@ -54,4 +44,10 @@ class BatchNormalization(keras.layers.BatchNormalization):
         fast = not (training and self.trainable) and mask is None and not self.renorm and channels_last and float32
         if not fast:
             return super().call(inputs, training=training, mask=mask)
-        return affine_channels(inputs, *self.scale_and_shift())
+        scale = ops.rsqrt(ops.cast(self.moving_variance, "float32") + self.epsilon)
+        if self.scale:
+            scale = scale * ops.cast(self.gamma, "float32")
+        shift = -ops.cast(self.moving_mean, "float32") * scale
+        if self.center:
+            shift = shift + ops.cast(self.beta, "float32")
+        return affine_channels(inputs, scale, shift)

@@ -4,6 +4,7 @@ import keras
 
 from keras_segup.layers.batch_normalization import BatchNormalization
 from keras_segup.ops import conv2d
+from keras_segup.ops import fold_batch_norm
 
 
 def _pair(value):
@@ -21,9 +22,9 @@ class Conv2D(keras.layers.Conv2D):
     channels-last path). Everything else is Keras's own call.
 
     A backbone can fold the batch norm that follows the convolution into it
-    (`fold`): at inference the convolution then scales its kernel and
-    shifts its bias by the statistics and the batch norm passes its input
-    through, so the pair is one convolution with a bias instead of a
+    (`fold`): at inference the convolution then runs with the folded
+    kernel and bias (`keras_segup.ops.fold_batch_norm`) and the batch norm
+    passes its input through, so the pair is one convolution with a bias instead of a
     convolution and a normalisation pass. Called on its own, such a layer
     returns the normalised output.
 
@@ -114,9 +115,11 @@ class Conv2D(keras.layers.Conv2D):
             return super().call(self._padded(inputs) if self.explicit_padding else inputs)
         kernel, bias = self.kernel, self.bias if self.use_bias else None
         if self.folds_batch_norm(training):
-            scale, shift = self._batch_norm().scale_and_shift()
-            kernel = keras.ops.cast(kernel, "float32") * scale
-            bias = shift if bias is None else keras.ops.cast(bias, "float32") * scale + shift
+            norm = self._batch_norm()
+            kernel, bias = fold_batch_norm(
+                kernel, bias, norm.gamma if norm.scale else None, norm.beta if norm.center else None,
+                norm.moving_mean, norm.moving_variance, norm.epsilon,
+            )
         outputs = conv2d(inputs, kernel, bias, self.strides, padding, self.dilation_rate)
         return self.activation(outputs)
 

@@ -77,12 +77,17 @@ def fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, eps
     """The kernel and bias of a convolution (or dense layer) followed by inference batch norm.
 
     `bn(conv(x, kernel) + bias) = conv(x, kernel * s) + (bias - mean) * s + beta`
-    with `s = gamma / sqrt(variance + epsilon)`; computed in float32.
+    with `s = gamma / sqrt(variance + epsilon)`; computed in float32. On
+    eager torch outside autograd the result is kept while its inputs are
+    unchanged (the same tensors at the same version), so inference does
+    not fold again at every call.
 
     Args:
         kernel: (..., C_out): (kh, kw, C_in, C_out) or a dense (C_in, C_out).
         bias: (C_out,) or None.
-        gamma, beta, moving_mean, moving_variance: (C_out,) statistics.
+        gamma, beta: (C_out,), or None for a batch norm without scale
+            (`scale=False`) or without offset (`center=False`).
+        moving_mean, moving_variance: (C_out,) statistics.
         epsilon: the batch norm's epsilon.
 
     Returns:
@@ -94,9 +99,6 @@ def fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, eps
     >>> kernel.shape, bias.shape
     ((1, 1, 2, 4), (4,))
     """
-    def f32(t):
-        return ops.cast(t, "float32")
-
-    scale = f32(gamma) * ops.rsqrt(f32(moving_variance) + epsilon)
-    shift = -f32(moving_mean) if bias is None else f32(bias) - f32(moving_mean)
-    return f32(kernel) * scale, shift * scale + f32(beta)
+    tensors = [None if t is None else ops.convert_to_tensor(t) for t in
+               (kernel, bias, gamma, beta, moving_mean, moving_variance)]
+    return backend_ops().fold_batch_norm(*tensors, epsilon)

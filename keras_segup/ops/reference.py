@@ -204,6 +204,21 @@ def max_pool2d(x, pool_size, strides, padding, ceil_mode):
     return ops.max_pool(x, pool_size, strides, padding="valid")
 
 
+def fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, epsilon):
+    """`(kernel * s, (bias - mean) * s + beta)` with `s = gamma / sqrt(variance + epsilon)`, float32."""
+    def f32(t):
+        return ops.cast(t, "float32")
+
+    scale = ops.rsqrt(f32(moving_variance) + epsilon)
+    if gamma is not None:
+        scale = scale * f32(gamma)
+    shift = -f32(moving_mean) if bias is None else f32(bias) - f32(moving_mean)
+    shift = shift * scale
+    if beta is not None:
+        shift = shift + f32(beta)
+    return f32(kernel) * scale, shift
+
+
 def l2_normalize(x):
     """`x / max(||x||, 1e-12)` over the last axis, as in torch's `F.normalize`.
 

@@ -108,6 +108,7 @@ def resize_bilinear(x, size, align_corners):
 
 
 max_pool2d = reference.max_pool2d  # Keras's TensorFlow max-pool is channels-last already
+fold_batch_norm = reference.fold_batch_norm  # traced into the compiled function
 affine_channels = reference.affine_channels
 
 

@@ -8,8 +8,46 @@ permuted back is a contiguous (B, H, W, C) tensor again.
 
 import torch
 import torch.nn.functional as F
+from torch.utils.weak import WeakIdKeyDictionary
 
 from keras_segup.ops import reference
+
+# Eager inference re-derives the same tensors from unchanged weights at every
+# call: the folded kernels, and the convolution weights in torch's layout
+# (a transposing copy: 7.7 ms for a 3x3 512 -> 512 kernel). They are kept
+# while their inputs are the same tensors at the same version (every
+# in-place write, an optimizer step or `assign`, bumps it), keyed weakly
+# by their first input, and never while autograd records their inputs.
+_folded = WeakIdKeyDictionary()
+_weights = WeakIdKeyDictionary()
+
+
+def _reusable(tensors):
+    tensors = [t for t in tensors if t is not None]
+    if any(t.is_inference() for t in tensors):  # no version counter
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def _cached(cache, key, others, compute):
+    """`compute()`, or its result from the last call with these inputs unchanged."""
+    if not _reusable([key, *others]):
+        return compute()
+    versions = tuple(None if t is None else t._version for t in (key, *others))
+    entry = cache.get(key)
+    # `others` are held by the entry, so their ids cannot be reused while it lives
+    if entry is not None and entry[1] == versions and all(a is b for a, b in zip(entry[0], others)):
+        return entry[2]
+    result = compute()
+    cache[key] = (tuple(others), versions, result)
+    return result
+
+
+def fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, epsilon):
+    return _cached(
+        _folded, kernel, (bias, gamma, beta, moving_mean, moving_variance),
+        lambda: reference.fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, epsilon),
+    )
 
 
 def _nearest_grid_sample(x, grid, padding_mode, align_corners):
@@ -68,7 +106,9 @@ def extract_windows(x, kernel_size, dilation):
 
 
 def conv2d(x, kernel, bias, strides, padding, dilation, activation):
-    weight = kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last)
+    weight = _cached(
+        _weights, kernel, (), lambda: kernel.permute(3, 2, 0, 1).contiguous(memory_format=torch.channels_last),
+    )
     out = F.conv2d(
         x.contiguous().permute(0, 3, 1, 2), weight, bias,
         stride=strides, padding=padding, dilation=dilation,

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from keras_segup import ops as segup_ops
 from keras_segup.layers import Conv2D
+from keras_segup.layers import ConvBNAct
 from keras_segup.ops import reference
 from tests.test_case import TestCase
 
@@ -107,6 +108,51 @@ class TestConv2D(TestCase):
         folded = segup_ops.fold_batch_norm(kernel, bias, gamma, beta, mean, variance, 1e-5)
         got = self.to_numpy(segup_ops.conv2d(x, *folded, padding=1))
         np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-5)
+
+    def test_fold_batch_norm_without_scale_or_offset(self):
+        rng = np.random.default_rng(4)
+        kernel = rng.normal(size=(1, 1, 3, 5)).astype("float32")
+        gamma, beta, mean = (rng.normal(size=(5,)).astype("float32") for _ in range(3))
+        variance = rng.uniform(0.1, 2.0, size=(5,)).astype("float32")
+        for g, b in ((None, beta), (gamma, None), (None, None)):
+            scale = (1.0 if g is None else g) / np.sqrt(variance + 1e-3)
+            folded = segup_ops.fold_batch_norm(kernel, None, g, b, mean, variance, 1e-3)
+            np.testing.assert_allclose(self.to_numpy(folded[0]), kernel * scale, rtol=1e-6)
+            np.testing.assert_allclose(self.to_numpy(folded[1]), -mean * scale + (0.0 if b is None else b), rtol=1e-6, atol=1e-6)
+
+    def test_inference_follows_weights_assigned_between_calls(self):
+        # eager torch keeps folded weights between calls: an assigned weight must reach the output
+        x = self.realistic_features((1, 9, 10, 4))
+        block = ConvBNAct(6, 3)
+        inputs = keras.Input(x.shape[1:])
+        model = keras.Model(inputs, block(inputs))  # predict_on_batch: outside autograd on torch
+        rng = np.random.default_rng(5)
+        for _ in range(3):
+            for variable in (block.conv.kernel, block.bn.moving_mean, block.bn.gamma):
+                variable.assign(rng.normal(size=variable.shape).astype("float32"))
+            conv = torch_conv(x, self.to_numpy(block.conv.kernel), None, 1, 1, 1)
+            bn = block.bn
+            expected = np.maximum(
+                (conv - self.to_numpy(bn.moving_mean)) / np.sqrt(self.to_numpy(bn.moving_variance) + 1e-5)
+                * self.to_numpy(bn.gamma) + self.to_numpy(bn.beta), 0,
+            )
+            for _ in range(2):
+                np.testing.assert_allclose(model.predict_on_batch(x), expected, atol=1e-4, rtol=1e-5)
+
+    @pytest.mark.skipif(keras.backend.backend() != "torch", reason="eager torch keeps folded weights")
+    def test_torch_reuses_folded_weights_only_outside_autograd(self):
+        block = ConvBNAct(6, 3)
+        block.build((1, 9, 10, 4))
+        with torch.no_grad():
+            first, again = block.folded_weights(), block.folded_weights()
+            assert first[0] is again[0] and first[1] is again[1]
+            block.bn.moving_mean.assign(np.ones(6, "float32"))  # was 0: the bias drops by the scale
+            changed = block.folded_weights()
+            assert changed[0] is not first[0]
+            scale = self.to_numpy(block.bn.gamma) / np.sqrt(self.to_numpy(block.bn.moving_variance) + 1e-5)
+            np.testing.assert_allclose(self.to_numpy(changed[1]), self.to_numpy(first[1]) - scale, rtol=1e-5)
+        recorded = block.folded_weights()
+        assert recorded[0].requires_grad and recorded[0] is not block.folded_weights()[0]
 
 
 class TestConv2DLayer(TestCase):
