@@ -37,8 +37,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
 
     def call(self, inputs, training=None, mask=None):
         conv = self.folding_conv
-        if mask is None and conv is not None and conv.folds_batch_norm(training):
-            return inputs
+        if conv is not None and conv.folds_batch_norm(training):
+            return inputs  # at inference a mask changes nothing
         channels_last = self.axis in (-1, len(inputs.shape) - 1)
         float32 = keras.backend.standardize_dtype(inputs.dtype) == "float32"
         fast = not (training and self.trainable) and mask is None and not self.renorm and channels_last and float32

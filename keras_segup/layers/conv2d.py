@@ -24,9 +24,9 @@ class Conv2D(keras.layers.Conv2D):
     A backbone can fold the batch norm that follows the convolution into it
     (`fold`): at inference the convolution then runs with the folded
     kernel and bias (`keras_segup.ops.fold_batch_norm`) and the batch norm
-    passes its input through, so the pair is one convolution with a bias instead of a
-    convolution and a normalisation pass. Called on its own, such a layer
-    returns the normalised output.
+    passes its input through, so the pair is one convolution with a bias
+    instead of a convolution and a normalisation pass. Called on its own,
+    such a layer returns the normalised output.
 
     Args:
         explicit_padding: zeros added on each side before a `"valid"`

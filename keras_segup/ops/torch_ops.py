@@ -29,11 +29,11 @@ def _reusable(tensors):
     return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
-def _cached(cache, key, others, compute):
-    """`compute()`, or its result from the last call with these inputs unchanged."""
+def _cached(cache, key, others, compute, constants=()):
+    """`compute()`, or its result from the last call with these inputs (and constants) unchanged."""
     if not _reusable([key, *others]):
         return compute()
-    versions = tuple(None if t is None else t._version for t in (key, *others))
+    versions = (*(None if t is None else t._version for t in (key, *others)), *constants)
     entry = cache.get(key)
     # `others` are held by the entry, so their ids cannot be reused while it lives
     if entry is not None and entry[1] == versions and all(a is b for a, b in zip(entry[0], others)):
@@ -47,6 +47,7 @@ def fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, eps
     return _cached(
         _folded, kernel, (bias, gamma, beta, moving_mean, moving_variance),
         lambda: reference.fold_batch_norm(kernel, bias, gamma, beta, moving_mean, moving_variance, epsilon),
+        constants=(epsilon,),
     )
 
 
