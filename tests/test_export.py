@@ -286,6 +286,21 @@ class TestExport(TestCase):
         assert report["class_agreement"] >= 0.97
 
     @only_tensorflow
+    def test_max_pooled_maps_quantize_to_a_file_xnnpack_prepares(self, tmp_path):
+        # the papers' ResNets max-pool with PyTorch's padding: padded with -inf, the pooled map's
+        # int8 range was infinite and XNNPACK refused the next convolution
+        from keras_segup.backbones.torch_layers import TorchMaxPool2D
+
+        inputs = keras.Input((None, None, 3))
+        pooled = TorchMaxPool2D(3, 1, 1, ceil_mode=True)(inputs / 255.0 - 0.5)
+        model = keras.Model(inputs, keras.layers.Conv2D(4, 1)(pooled))
+        model.layers[-1].set_weights([(np.eye(3, 4, dtype="float32") * 40.0)[None, None], np.zeros(4, "float32")])
+        frames = np.random.default_rng(0).uniform(0, 255, (4, 64, 128, 3)).astype("float32")
+        report = export_tflite(model, tmp_path / "m.tflite", (64, 128), "int8", frames)
+        assert report["class_agreement"] >= 0.97
+        assert "PADV2" not in {op["op_name"] for op in tf_ops(tmp_path / "m.tflite")}
+
+    @only_tensorflow
     def test_a_file_the_interpreter_cannot_run_is_refused(self, tmp_path, monkeypatch):
         import tensorflow as tf
 

@@ -3,7 +3,7 @@
 import keras
 
 from keras_segup.ops import max_pool2d
-from keras_segup.ops.reference import max_pool2d_extra
+from keras_segup.ops.reference import max_pool2d_output_size
 
 
 @keras.saving.register_keras_serializable(package="keras_segup")
@@ -38,14 +38,10 @@ class TorchMaxPool2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
-
-        def out(n):
-            if n is None:
-                return None
-            extra = max_pool2d_extra(n, self.pool_size, self.strides, self.padding, self.ceil_mode)
-            return (n + 2 * self.padding + extra - self.pool_size) // self.strides + 1
-
-        return (batch, out(height), out(width), channels)
+        rows, cols = (
+            max_pool2d_output_size(n, self.pool_size, self.strides, self.padding, self.ceil_mode) for n in (height, width)
+        )
+        return (batch, rows, cols, channels)
 
     def get_config(self):
         return {

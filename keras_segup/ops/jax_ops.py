@@ -108,7 +108,7 @@ def conv2d(x, kernel, bias, strides, padding, dilation, activation):
 resize_bilinear = jax.jit(reference.resize_bilinear_taps, static_argnums=(1, 2))
 
 
-max_pool2d = reference.max_pool2d  # XLA fuses the -inf padding into the pooling
+max_pool2d = functools.partial(reference.max_pool2d, fill="-inf")  # XLA fuses the padding into the pooling
 fold_batch_norm = reference.fold_batch_norm  # traced into the compiled function
 affine_channels = reference.affine_channels  # XLA fuses it
 

@@ -3,7 +3,7 @@
 import keras
 
 from keras_segup.ops.dispatch import backend_ops
-from keras_segup.ops.reference import max_pool2d_extra
+from keras_segup.ops.reference import max_pool2d_output_size
 
 
 class MaxPool2D(keras.Operation):
@@ -15,13 +15,10 @@ class MaxPool2D(keras.Operation):
         return backend_ops().max_pool2d(x, self.pool_size, self.strides, self.padding, self.ceil_mode)
 
     def compute_output_spec(self, x):
-        def out(n):
-            if n is None:
-                return None
-            extra = max_pool2d_extra(n, self.pool_size, self.strides, self.padding, self.ceil_mode)
-            return (n + 2 * self.padding + extra - self.pool_size) // self.strides + 1
-
-        return keras.KerasTensor((x.shape[0], out(x.shape[1]), out(x.shape[2]), x.shape[3]), dtype=x.dtype)
+        rows, cols = (
+            max_pool2d_output_size(n, self.pool_size, self.strides, self.padding, self.ceil_mode) for n in x.shape[1:3]
+        )
+        return keras.KerasTensor((x.shape[0], rows, cols, x.shape[3]), dtype=x.dtype)
 
 
 def max_pool2d(x, pool_size=3, strides=2, padding=1, ceil_mode=False):
@@ -31,14 +28,16 @@ def max_pool2d(x, pool_size=3, strides=2, padding=1, ceil_mode=False):
     asymmetrically) and with `ceil_mode=True` keeps a last, partial window
     unless it would start in the padding. On torch this is torch's own
     kernel on its channels-last memory format (Keras's torch max-pool
-    transposes to NCHW and back); elsewhere -inf padding, then Keras's
-    "valid" max-pool.
+    transposes to NCHW and back); on JAX and TensorFlow -inf padding, then
+    Keras's "valid" max-pool; the portable path (export) repeats the border
+    pixels instead of -inf, which gives the same maxima and a finite int8
+    range.
 
     Args:
         x: tensor (B, H, W, C).
         pool_size: window size, an int.
         strides: step, an int.
-        padding: -inf added on each side, at most `pool_size // 2`.
+        padding: rows and columns added on each side, at most `pool_size // 2`.
         ceil_mode: PyTorch's flag.
 
     Returns:

@@ -186,7 +186,7 @@ def conv2d(x, kernel, bias, strides, padding, dilation, activation=None):
 
 
 def max_pool2d_extra(size, kernel, stride, padding, ceil_mode):
-    """Rows (or columns) of -inf PyTorch's max-pool adds after the end: 0 unless `ceil_mode`."""
+    """Rows (or columns) PyTorch's max-pool pads after the end beyond `padding`: 0 unless `ceil_mode`."""
     if not ceil_mode:
         return 0
     out = (size + 2 * padding - kernel + stride - 1) // stride + 1
@@ -195,12 +195,47 @@ def max_pool2d_extra(size, kernel, stride, padding, ceil_mode):
     return (out - 1) * stride + kernel - size - 2 * padding
 
 
-def max_pool2d(x, pool_size, strides, padding, ceil_mode):
-    """-inf padding (and PyTorch's `ceil_mode` rows and columns), then Keras's "valid" max-pool."""
+def max_pool2d_output_size(size, kernel, stride, padding, ceil_mode):
+    """The rows (or columns) of PyTorch's max-pool of `size` rows; None for None."""
+    if size is None:
+        return None
+    extra = max_pool2d_extra(size, kernel, stride, padding, ceil_mode)
+    return (size + 2 * padding + extra - kernel) // stride + 1
+
+
+def _pad_with_edges(x, axis, before, after):
+    """`x` with its first slice along `axis` (1 or 2) repeated `before` times and its last `after` times."""
+    index = [slice(None)] * 4
+    index[axis] = slice(None, 1)
+    first = x[tuple(index)]
+    index[axis] = slice(-1, None)
+    last = x[tuple(index)]
+    parts = [first] * before + [x]
+    if isinstance(after, int):
+        parts += [last] * after
+    else:  # an unknown size with `ceil_mode`: a tensor count
+        parts.append(ops.repeat(last, after, axis=axis))
+    return ops.concatenate(parts, axis=axis) if len(parts) > 1 else x
+
+
+def max_pool2d(x, pool_size, strides, padding, ceil_mode, fill="edge"):
+    """PyTorch's padding (and its `ceil_mode` rows and columns), then Keras's "valid" max-pool.
+
+    PyTorch pads with -inf. Repeating the border pixels instead
+    (`fill="edge"`) gives the same maxima: every window holds a pixel of the
+    map, and the border pixel a padded one repeats lies between the two, so
+    in the window. Edge padding keeps the padded map in the input's range,
+    which int8 export needs (with -inf the quantized range is infinite and
+    XNNPACK refuses the next convolution); XLA fuses `fill="-inf"` into
+    the pool.
+    """
     _, height, width, _ = ops.shape(x)
     extra = [max_pool2d_extra(n, pool_size, strides, padding, ceil_mode) for n in (height, width)]
-    pads = [[0, 0], [padding, padding + extra[0]], [padding, padding + extra[1]], [0, 0]]
-    x = ops.pad(x, pads, constant_values=float("-inf"))
+    if fill == "-inf":
+        pads = [[0, 0], [padding, padding + extra[0]], [padding, padding + extra[1]], [0, 0]]
+        x = ops.pad(x, pads, constant_values=float("-inf"))
+    else:
+        x = _pad_with_edges(_pad_with_edges(x, 1, padding, padding + extra[0]), 2, padding, padding + extra[1])
     return ops.max_pool(x, pool_size, strides, padding="valid")
 
 

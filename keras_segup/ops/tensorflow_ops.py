@@ -6,6 +6,8 @@ a traced model): sizes are read with `tf.shape`, and XLA compiles once per
 concrete shape.
 """
 
+import functools
+
 import tensorflow as tf
 
 from keras_segup.ops import reference
@@ -107,7 +109,7 @@ def resize_bilinear(x, size, align_corners):
     return tf.cast(out, x.dtype)  # both compute in float32
 
 
-max_pool2d = reference.max_pool2d  # Keras's TensorFlow max-pool is channels-last already
+max_pool2d = functools.partial(reference.max_pool2d, fill="-inf")  # Keras's max-pool is channels-last already
 fold_batch_norm = reference.fold_batch_norm  # traced into the compiled function
 affine_channels = reference.affine_channels
 

@@ -22,7 +22,7 @@ class TestMaxPool2D(TestCase):
     @pytest.mark.parametrize("window", [(3, 2, 1), (2, 2, 0), (3, 1, 1)])
     @pytest.mark.parametrize("ceil_mode", [False, True])
     def test_matches_torch(self, path, size, window, ceil_mode):
-        # negative values: -inf padding differs from zero padding there
+        # negative values: -inf (or border-repeating) padding differs from zero padding there
         x = np.random.default_rng(0).normal(size=(2, *size, 3)).astype("float32") - 2.0
         if path == "portable":
             with portable():
@@ -30,6 +30,17 @@ class TestMaxPool2D(TestCase):
         else:
             got = max_pool2d(x, *window, ceil_mode=ceil_mode)
         np.testing.assert_array_equal(self.to_numpy(got), torch_pool(x, *window, ceil_mode))
+
+    def test_portable_path_in_a_model_of_unknown_size(self):
+        # the padding a traced model of unknown size needs for `ceil_mode` is a tensor there
+        with portable():
+            inputs = keras.Input((None, None, 3))
+            model = keras.Model(inputs, max_pool2d(inputs, 3, 2, 1, ceil_mode=True))
+        for size in ((9, 10), (12, 7)):
+            x = np.random.default_rng(2).normal(size=(1, *size, 3)).astype("float32") - 2.0
+            with portable():
+                got = model.predict_on_batch(x)
+            np.testing.assert_array_equal(got, torch_pool(x, 3, 2, 1, True))
 
     def test_gradient_matches_portable(self):
         x = np.random.default_rng(1).normal(size=(1, 9, 10, 2)).astype("float32")
