@@ -301,6 +301,19 @@ class TestExport(TestCase):
         assert "PADV2" not in {op["op_name"] for op in tf_ops(tmp_path / "m.tflite")}
 
     @only_tensorflow
+    def test_ifa_quantizes_to_a_file_xnnpack_prepares(self, tmp_path):
+        # the finest level's positional encoding is a constant (offset 0 on its own grid): as a
+        # product of all-zero tensors (too large for the converter to fold) its int8 scale was ~1e-8, and XNNPACK refused the file
+        keras.utils.set_random_seed(0)
+        model = self.small_segmenter("ifa", self.tiny_backbone())
+        frames = np.random.default_rng(0).uniform(0, 255, (2, 256, 512, 3)).astype("float32")
+        path = tmp_path / "m.tflite"
+        convert_tflite(model, path, {"input_size": (256, 512), "output": "logits", "quantization": "int8",
+                                     "representative_data": frames})
+        logits = tflite_runner(path)(frames[:1])
+        assert logits.shape == (1, 256, 512, 5) and np.isfinite(logits).all()
+
+    @only_tensorflow
     def test_a_file_the_interpreter_cannot_run_is_refused(self, tmp_path, monkeypatch):
         import tensorflow as tf
 

@@ -149,17 +149,29 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
     def _folds(self, training):
         return not (training and all(norm.trainable for norm in self.norms))
 
-    def _encoding(self, inputs, size, row_start, rows, kernel, bias):
+    def _encoding(self, inputs, size, row_start, rows, kernel, bias, training):
         """The positional part of the first layer for `rows` rows from `row_start`: (rows, W, units).
 
         It does not depend on the features: the encodings of all levels
-        are concatenated and multiplied by their kernel rows at once.
+        are concatenated and multiplied by their kernel rows at once. A
+        level on the output's own grid (known statically) has offset 0
+        everywhere, so its encoding is the constant `[0, 0, sin 0, cos 0]`:
+        at inference its cosine rows of the kernel are added to the bias
+        instead (a product of all-zero tensors also has no usable int8
+        scale, and XNNPACK refuses it); in training it stays, so that its
+        frequencies have a (zero) gradient.
         """
         height, width = size
         block = (rows, width)
         encodings, kernels = [], []
         for level, x in enumerate(inputs):
             _, in_height, in_width, _ = ops.shape(x)
+            start, _ = self._kernel_rows(level)
+            level_kernel = kernel[start : start + self.encoding_dim]
+            if not training and all(isinstance(n, int) for n in (in_height, in_width, height, width)) \
+                    and (in_height, in_width) == (height, width):
+                bias = bias + ops.sum(level_kernel[2 + self.pos_dim // 2 :], axis=0)
+                continue
             _, rel_y = nearest_cell_axis(in_height, height)
             _, rel_x = nearest_cell_axis(in_width, width)
             rel = ops.stack(
@@ -171,12 +183,13 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
             )
             angles = ops.matmul(rel, ops.transpose(self.frequencies[level]))
             encodings += [rel, ops.sin(angles), ops.cos(angles)]
-            start, _ = self._kernel_rows(level)
-            kernels.append(kernel[start : start + self.encoding_dim])
+            kernels.append(level_kernel)
+        if not encodings:
+            return ops.broadcast_to(bias, (*block, self.hidden_units[0]))
         encoding = ops.cast(ops.concatenate(encodings, axis=-1), self.compute_dtype)
         return ops.matmul(encoding, ops.concatenate(kernels, axis=0)) + bias
 
-    def _first_layer(self, inputs, size, row_start, rows, kernel, bias, step):
+    def _first_layer(self, inputs, size, row_start, rows, kernel, bias, step, training):
         """Pre-activations of the first MLP layer for `rows` output rows from `row_start`.
 
         Each level's features are projected by their kernel rows, only the
@@ -188,7 +201,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         """
         height, width = size
         units = self.hidden_units[0]
-        encoding = self._encoding(inputs, size, row_start, rows, kernel, bias)
+        encoding = self._encoding(inputs, size, row_start, rows, kernel, bias, training)
         total = ops.broadcast_to(encoding, (ops.shape(inputs[0])[0], rows, width, units))
         for level, x in enumerate(inputs):
             _, start = self._kernel_rows(level)
@@ -235,7 +248,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
         kernel, bias = layers[0]
         static = static_size(size)
         if static is None:  # sizes unknown while tracing: one block
-            pre = self._first_layer(inputs, size, 0, size[0], kernel, bias, size[0])
+            pre = self._first_layer(inputs, size, 0, size[0], kernel, bias, size[0], training)
             return self._mlp(pre, layers, training)
         height, width = static
         rows = height
@@ -247,7 +260,7 @@ class ImplicitFeatureAlignment(keras.layers.Layer):
                 rows -= rows % max(ratios)
 
         def block(row_start, count):
-            pre = self._first_layer(inputs, static, row_start, count, kernel, bias, rows)
+            pre = self._first_layer(inputs, static, row_start, count, kernel, bias, rows, training)
             return self._mlp(pre, layers, training)
 
         return map_row_blocks(block, height, rows)
