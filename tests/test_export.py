@@ -303,7 +303,8 @@ class TestExport(TestCase):
     @only_tensorflow
     def test_ifa_quantizes_to_a_file_xnnpack_prepares(self, tmp_path):
         # the finest level's positional encoding is a constant (offset 0 on its own grid): as a
-        # product of all-zero tensors (too large for the converter to fold) its int8 scale was ~1e-8, and XNNPACK refused the file
+        # product of all-zero tensors (too large for the converter to fold at this size) its
+        # int8 scale was ~1e-8, and XNNPACK refused the file
         keras.utils.set_random_seed(0)
         model = self.small_segmenter("ifa", self.tiny_backbone())
         frames = np.random.default_rng(0).uniform(0, 255, (2, 256, 512, 3)).astype("float32")
