@@ -37,6 +37,14 @@ def per_pixel_model(classes=4):
     return model
 
 
+def unverified_int8_logits(model, path, frames, runner):
+    """Converts `model` to int8 TFLite at the frames' size without the agreement check (random
+    weights leave near ties) and runs `runner` on the first two frames."""
+    convert_tflite(model, path, {"input_size": frames.shape[1:3], "output": "logits", "quantization": "int8",
+                                 "representative_data": frames})
+    return runner(path)(frames[:2])
+
+
 class TestExport(TestCase):
     @only_tensorflow
     @pytest.mark.parametrize("family", ["fanet", "gai", "ifa", "rsp"])
@@ -260,12 +268,8 @@ class TestExport(TestCase):
             if variable.path.endswith("gamma") and "attention" in variable.path:
                 variable.assign([0.5])  # the criss-cross attention counts (it starts at 0)
         frames = np.random.default_rng(0).uniform(0, 255, (4, 64, 128, 3)).astype("float32")
-        path = tmp_path / "m.tflite"
-        # converted and run without the agreement check (random weights leave near ties): the
-        # runtime once aborted on GAI's -inf mask, then refused its int8 division
-        convert_tflite(model, path, {"input_size": (64, 128), "output": "logits", "quantization": "int8",
-                                     "representative_data": frames})
-        logits = isolated_runner(path)(frames[:2])
+        # the runtime once aborted on GAI's -inf mask, then refused its int8 division
+        logits = unverified_int8_logits(model, tmp_path / "m.tflite", frames, isolated_runner)
         assert logits.shape == (2, 64, 128, 5) and np.isfinite(logits).all()
 
     @only_tensorflow
@@ -308,11 +312,8 @@ class TestExport(TestCase):
         keras.utils.set_random_seed(0)
         model = self.small_segmenter("ifa", self.tiny_backbone())
         frames = np.random.default_rng(0).uniform(0, 255, (2, 256, 512, 3)).astype("float32")
-        path = tmp_path / "m.tflite"
-        convert_tflite(model, path, {"input_size": (256, 512), "output": "logits", "quantization": "int8",
-                                     "representative_data": frames})
-        logits = tflite_runner(path)(frames[:1])
-        assert logits.shape == (1, 256, 512, 5) and np.isfinite(logits).all()
+        logits = unverified_int8_logits(model, tmp_path / "m.tflite", frames, tflite_runner)
+        assert logits.shape == (2, 256, 512, 5) and np.isfinite(logits).all()
 
     @only_tensorflow
     def test_a_file_the_interpreter_cannot_run_is_refused(self, tmp_path, monkeypatch):
