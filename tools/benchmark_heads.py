@@ -9,7 +9,9 @@ random normal features, ReLU'd) to logits at the image's size, exactly what
 the official model computes after its encoder: FANet and GAI their main
 logits, IFA its main and auxiliary logits (its eval forward computes both).
 Ours runs as `predict_on_batch` of a functional model (jit on JAX,
-tf.function on TensorFlow, eager torch under no_grad), batch norm folded
+tf.function on TensorFlow, eager torch under no_grad), a `HostOutputsModel`
+as every segmenter is (the logits come back as numpy arrays without Keras's
+extra copy; the official head's are torch tensors), batch norm folded
 (`ConvBNAct`, IFA's MLP). With an official checkout (`tools/official_heads.py`)
 the official head is built with random weights, converted to ours with
 `keras_segup.convert`, both outputs compared (max abs difference), and the two
@@ -75,12 +77,13 @@ def _features(levels, size):
 def _our_model(name, head, features, size):
     import keras
 
+    from keras_segup.models import HostOutputsModel
     from keras_segup.ops import resize_bilinear
 
     inputs = [keras.Input(f.shape[1:]) for f in features]
     outputs = head(inputs, return_aux=name == "ifa")
     outputs = outputs[:2] if name == "ifa" else [outputs]
-    return keras.Model(inputs, [resize_bilinear(o, size, head.align_corners) for o in outputs])
+    return HostOutputsModel(inputs, [resize_bilinear(o, size, head.align_corners) for o in outputs])
 
 
 def _official(args, name):

@@ -4,6 +4,7 @@ from keras_segup.models.fanet.fanet_head import FANetHead
 from keras_segup.models.fanet.fanet_segmenter import FANetSegmenter
 from keras_segup.models.gai.gai_head import GAIHead
 from keras_segup.models.gai.gai_segmenter import GAISegmenter
+from keras_segup.models.host_outputs_model import HostOutputsModel
 from keras_segup.models.ifa.ifa_head import IFAHead
 from keras_segup.models.ifa.ifa_segmenter import IFASegmenter
 from keras_segup.models.rsp.rsp_head import RSPHead
@@ -16,6 +17,7 @@ __all__ = [
     "FANetSegmenter",
     "GAIHead",
     "GAISegmenter",
+    "HostOutputsModel",
     "IFAHead",
     "IFASegmenter",
     "RSPHead",

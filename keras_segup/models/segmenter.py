@@ -23,6 +23,7 @@ from keras_segup.layers.validation import check_num_classes
 from keras_segup.layers.validation import check_size
 from keras_segup.losses import OHEMCrossEntropy
 from keras_segup.metrics import MeanIoU
+from keras_segup.models.host_outputs_model import HostOutputs
 from keras_segup.ops import resize_bilinear
 from keras_segup.schedules import PolyDecay
 
@@ -126,7 +127,7 @@ class _Presets:
         )
 
 
-class Segmenter(keras.Model):
+class Segmenter(HostOutputs, keras.Model):
     """Backbone + decode head: images in 0..255 in, logits at the input size out.
 
     The shared task class of the four segmenters (keras-hub's Task idea):
