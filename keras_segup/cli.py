@@ -5,7 +5,7 @@
     keras-segup train --data cityscapes --data-root /data/cityscapes --preset fanet_r18_cityscapes
     keras-segup evaluate --model runs/train/final.keras --data cityscapes --data-root /data/cityscapes
     keras-segup export --model runs/train/final.keras --format onnx --size 1024 2048 --out fanet.onnx
-    keras-segup benchmark --preset fanet_r18_cityscapes --size 1024 2048
+    keras-segup benchmark --preset fanet_r18_cityscapes --size 1024 2048 --keep-freed-memory
 
 Exit codes: 0 success; 1 the work failed (an image that could not be read,
 an export that did not match Keras, any unexpected error: one paragraph, the
@@ -40,6 +40,7 @@ with native_logs_silenced():  # a quiet command line: tf.data loads TensorFlow
     from keras_segup.presets import PresetError
     from keras_segup.recipes import Recipe
     from keras_segup.recipes import preset_recipe
+    from keras_segup.utils.allocator import keep_freed_memory
     from keras_segup.utils.atomic import write_atomically
     from keras_segup.utils.latency import describe_latency
     from keras_segup.utils.latency import latency
@@ -377,6 +378,8 @@ def run_benchmark(args):
         if args.model:
             raise UsageError("--precision rebuilds a --preset; a --model file keeps the dtype it was saved with.")
         keras.config.set_dtype_policy(args.precision)
+    if args.keep_freed_memory and not keep_freed_memory():
+        print("--keep-freed-memory: the C library is not glibc; its own policy applies.", file=sys.stderr)
     model = load_model(args)
     result = latency(
         model, args.size, batch_size=args.batch_size, repeats=args.repeats, warmup=args.warmup,
@@ -485,6 +488,9 @@ def build_parser():
     benchmark.add_argument("--batch-size", type=positive_int, default=1)
     benchmark.add_argument("--precision", choices=("float32", "bfloat16", "float16", "mixed_bfloat16", "mixed_float16"),
                            help="dtype policy to build the preset in (default: float32)")
+    benchmark.add_argument("--keep-freed-memory", action="store_true",
+                           help="let glibc's malloc reuse freed blocks up to 1 GiB instead of page-faulting "
+                                "new ones in (keras_segup.utils.allocator.keep_freed_memory)")
     benchmark.add_argument("--json", metavar="FILE", help="also write every figure and fact as JSON")
     benchmark.set_defaults(run=run_benchmark)
     return parser

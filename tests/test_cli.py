@@ -109,6 +109,15 @@ class TestCli(TestCase):
         out, err = capsys.readouterr()
         assert exit_info.value.code == 2 and "--repeats: must be at least 1; got 0" in err and "nan" not in out
 
+    @pytest.mark.parametrize("glibc", [True, False])
+    def test_benchmark_keeps_freed_memory(self, capsys, tiny_preset, monkeypatch, glibc):
+        calls = []  # the test process's own malloc stays as it is
+        monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1) or glibc)
+        code, out, err = run(capsys, "benchmark", "--preset", tiny_preset, "--size", 32, 32, "--repeats", 1,
+                             "--warmup", 1, "--keep-freed-memory")
+        assert code == 0 and calls == [1] and "ms per call" in out
+        assert ("the C library is not glibc" in err) == (not glibc)
+
     @HEAVY
     def test_train_evaluate_export(self, capsys, tmp_path, tiny_preset):
         run_dir = tmp_path / "run"

@@ -68,6 +68,9 @@ def run_benchmark(script, description, measure, print_table, add_arguments=None,
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--repeats", type=int, default=10, help="timed runs after warm-up (median)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows and the machine facts as JSON")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="let glibc's malloc reuse freed blocks up to 1 GiB in each backend's process "
+                             "(keras_segup.utils.allocator.keep_freed_memory)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     if add_arguments:
         add_arguments(parser)
@@ -78,8 +81,11 @@ def run_benchmark(script, description, measure, print_table, add_arguments=None,
     if args.repeats < 1:
         parser.error(f"--repeats must be at least 1; got {args.repeats}")
     if args.child:  # one backend, in this process
+        from keras_segup.utils.allocator import keep_freed_memory
         from keras_segup.utils.machine import machine_facts
 
+        if args.keep_freed_memory:
+            keep_freed_memory()
         rows = measure(args)
         print("ROWS " + json.dumps({"machine": machine_facts(), "rows": rows}))
         return 0

@@ -8,6 +8,8 @@ import subprocess
 import keras
 
 from keras_segup.ops.dispatch import backend_module
+from keras_segup.utils.allocator import allocator_facts
+from keras_segup.utils.allocator import describe_allocator
 
 
 def _cpu_model():
@@ -51,7 +53,9 @@ def machine_facts():
         `threads` (the backend's intra-op threads where it says, else
         None: one per core), `gpus` (name, driver, memory; empty without
         one), `backend`, `backend_version`, `device` (what the backend
-        computes on), `keras`, `python`, `platform`.
+        computes on), `keras`, `python`, `platform`, `allocator` (the C
+        allocator's policy for freed memory,
+        `keras_segup.utils.allocator.allocator_facts`).
 
     Example:
     >>> sorted(machine_facts())[:3]
@@ -70,14 +74,17 @@ def machine_facts():
         "keras": keras.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "allocator": allocator_facts(),
     }
 
 
 def describe_machine(facts):
-    """One line: `"Intel Xeon ... (2 cores, 2 threads), no GPU; torch 2.13.0 on cpu, keras 3.15.1"`."""
+    """One line: `"Intel Xeon ... (2 cores, 2 threads), no GPU; torch 2.13.0 on cpu, keras 3.15.1;
+    malloc: glibc 2.36, default thresholds"`."""
     threads = f", {facts['threads']} threads" if facts["threads"] else ""
     gpus = "; ".join(f"{g['name']} (driver {g['driver']}, {g['memory']})" for g in facts["gpus"]) or "no GPU"
     return (
         f"{facts['cpu']} ({facts['cores']} cores{threads}), {gpus}; "
         f"{facts['backend']} {facts['backend_version']} on {facts['device']}, keras {facts['keras']}"
+        f"; malloc: {describe_allocator(facts['allocator'])}"
     )
