@@ -7,7 +7,8 @@ free top of its heap above the trim threshold. A segmentation model's
 large buffers (19-class logits at 1024x2048 are 160 MB) are then
 page-faulted in anew at every call: on 2 CPU cores, writing one new 40 MB
 buffer took 10-14 ms against 1-1.5 ms into kept memory, and the official
-PyTorch FANet head at 1024x2048 ran 321 against 188 ms.
+PyTorch FANet head at 1024x2048 took 270-307 ms against 176-194 ms
+(docs/benchmarks.md).
 """
 
 import ctypes
