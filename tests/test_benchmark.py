@@ -64,7 +64,7 @@ def test_peak_memory_sees_a_large_allocation():
     assert total == 64 * 1024 * 1024 and extra >= 200 * 2**20  # the 256 MiB array
 
 
-@pytest.mark.parametrize("keep", [False, True])
+@pytest.mark.parametrize("keep", [False, pytest.param(True, marks=pytest.mark.one_backend("torch"))])
 def test_frame_prints_the_machine_and_writes_json(tmp_path, keep):
     script = tmp_path / "suite.py"
     script.write_text(SUITE)
@@ -82,6 +82,7 @@ def test_frame_prints_the_machine_and_writes_json(tmp_path, keep):
     assert ("freed blocks kept up to 1024 MiB" in out.stdout) == (keep and GLIBC)
 
 
+@pytest.mark.one_backend("torch")
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc")
 def test_kept_freed_memory_is_reused_without_page_faults(tmp_path):
     script = tmp_path / "faults.py"

@@ -58,8 +58,8 @@ def machine_facts():
         `keras_segup.utils.allocator.allocator_facts`).
 
     Example:
-    >>> sorted(machine_facts())[:3]
-    ['backend', 'backend_version', 'cores']
+    >>> sorted(machine_facts())[:4]
+    ['allocator', 'backend', 'backend_version', 'cores']
     """
     version, threads, devices, device = backend_module().facts()
     return {
