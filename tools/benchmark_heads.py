@@ -21,8 +21,8 @@ median, min-max and interquartile range of `--repeats` calls after 2
 warm-up calls each; "ratio" = our median / the official median. "extra MB" is
 the peak resident memory of one call above the process's before it (sampled
 every 2 ms; memory the C allocator kept from earlier calls does not count,
-so under `--keep-freed-memory` it is near 0); "rel diff" the max abs difference of the logits over the
-official logits' max abs value. GFLOPs: XLA's cost analysis of our head under JAX (2 per
+so under `--keep-freed-memory` it is near 0); "rel diff" the max abs
+difference of the logits over the official logits' max abs value. GFLOPs: XLA's cost analysis of our head under JAX (2 per
 multiply-add, elementwise work included). The machine line says how glibc's
 malloc treats freed memory: by default each large buffer is page-faulted in
 anew at every call, which costs both heads more than some of their
@@ -185,7 +185,7 @@ def _mb(value):
 def print_table(backend, rows, flops):
     print(f"heads on {backend}: ms per call, median (min-max, interquartile range) of "
           f"{rows[0]['ours']['repeats']} calls after {WARMUP} warm-up calls, batch 1, float32; "
-          f"extra MB: peak resident memory above the process's before the call")
+          "extra MB: peak resident memory above the process's before the call")
     print(f"{'head':<40} {'GFLOPs':>7} {'official ms':>24} {'ours ms':>24} {'ratio':>6} "
           f"{'extra MB off/ours':>17} {'rel diff':>8}")
     for row in rows:
