@@ -1,28 +1,9 @@
 """A `keras.Model` whose `predict_on_batch` returns the outputs without Keras's extra copy."""
 
 import keras
-import numpy as np
 from keras import tree
 
-
-def _host_array(x):
-    """`x` as a numpy array sharing its host memory where the backend allows it."""
-    backend = keras.backend.backend()
-    if backend == "torch":
-        import torch
-
-        if x.dtype == torch.bfloat16:  # numpy has no bfloat16: Keras's conversion
-            return keras.ops.convert_to_numpy(x)
-        return x.detach().cpu().numpy()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        if not isinstance(x, tf.Tensor) or "CPU" not in x.device or x.dtype == tf.bfloat16:
-            return keras.ops.convert_to_numpy(x)  # ragged, sparse, on a GPU, or bfloat16
-        return np.from_dlpack(x)
-    if x.dtype == "bfloat16":
-        return keras.ops.convert_to_numpy(x)
-    return np.asarray(x)  # JAX: on CPU a view of the buffer; on a GPU one transfer
+from keras_segup.ops.dispatch import backend_module
 
 
 class HostOutputs:
@@ -39,7 +20,8 @@ class HostOutputs:
     - on a GPU, the one transfer to the host; bfloat16, ragged and sparse
       outputs as Keras converts them.
 
-    The values are exactly Keras's. Every `keras_segup.models.Segmenter`
+    The values are exactly Keras's. The conversion is each backend's
+    `host_array` in `keras_segup.ops`. Every `keras_segup.models.Segmenter`
     has it; `HostOutputsModel` is the functional model with it.
     """
 
@@ -49,7 +31,7 @@ class HostOutputs:
         else:
             self.make_predict_function()
             outputs = self.predict_function([(x,)])
-        return tree.map_structure(_host_array, outputs)
+        return tree.map_structure(backend_module().host_array, outputs)
 
     def _jax_predict_on_batch(self, x):
         # Keras's JAX `predict_on_batch` (keras 3.15), without its final `np.array` copy

@@ -139,6 +139,13 @@ def map_row_blocks(block, height, rows):
     return out
 
 
+def host_array(x):
+    """A read-only numpy view of the buffer on a CPU (one transfer from a GPU); bfloat16 as Keras converts it."""
+    if x.dtype == jnp.bfloat16:
+        return reference.host_array(x)
+    return np.asarray(x)
+
+
 def facts():
     """(version, intra-op threads or None, device names, platform) of this backend."""
     devices = jax.devices()

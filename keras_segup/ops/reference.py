@@ -308,3 +308,8 @@ def map_row_blocks(block, height, rows):
     """A Python loop over the blocks, concatenated."""
     blocks = [block(start, min(rows, height - start)) for start in range(0, height, rows)]
     return blocks[0] if len(blocks) == 1 else ops.concatenate(blocks, axis=1)
+
+
+def host_array(x):
+    """`x` as a new numpy array (Keras's own conversion)."""
+    return ops.convert_to_numpy(x)

@@ -8,6 +8,7 @@ concrete shape.
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 
 from keras_segup.ops import reference
@@ -117,6 +118,13 @@ affine_channels = reference.affine_channels
 # the softmax without the concatenation; exporters trace the SOFTMAX op
 criss_cross_softmax = reference.criss_cross_exponentials
 map_row_blocks = reference.map_row_blocks
+
+
+def host_array(x):
+    """A read-only numpy view of a CPU tensor's buffer; others (GPU, ragged, sparse, bfloat16) as Keras converts them."""
+    if not isinstance(x, tf.Tensor) or "CPU" not in x.device or x.dtype == tf.bfloat16:
+        return reference.host_array(x)
+    return np.from_dlpack(x)
 
 
 def facts():

@@ -145,6 +145,13 @@ criss_cross_softmax = reference.criss_cross_exponentials
 map_row_blocks = reference.map_row_blocks  # eager: the blocks already run one after another
 
 
+def host_array(x):
+    """The CPU tensor's own memory as numpy (after one transfer from a GPU); bfloat16 as Keras converts it."""
+    if x.dtype == torch.bfloat16:  # numpy has no bfloat16
+        return reference.host_array(x)
+    return x.detach().cpu().numpy()
+
+
 def facts():
     """(version, intra-op threads or None, device names, platform) of this backend."""
     names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
