@@ -12,7 +12,7 @@ class HostOutputs:
     Keras's `predict_on_batch` copies every output into a new numpy array
     (`np.array(output)`), after any device-to-host transfer. For
     segmentation logits that copy is large: 19 classes at 1024x2048 are
-    160 MB, 33-50 ms on 2 CPU cores, a sixth of FANet's head. This mixin
+    160 MB, 33-40 ms on 2 CPU cores, a sixth of FANet's head. This mixin
     returns the outputs without it:
     - torch: the CPU tensor's own memory (`tensor.numpy()`), writeable;
     - JAX and TensorFlow on CPU: a read-only view of the result's buffer
