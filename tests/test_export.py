@@ -290,6 +290,17 @@ class TestExport(TestCase):
         assert report["class_agreement"] >= 0.97
 
     @only_tensorflow
+    def test_rsp_quantizes_to_16x8_the_runtime_runs(self, tmp_path):
+        # the region softmax was 5-D (B, H, W, k*k, G): TFLite's int16 SOFTMAX takes at most 4
+        keras.utils.set_random_seed(0)
+        model = self.small_segmenter("rsp", self.tiny_backbone())
+        frames = np.random.default_rng(0).uniform(0, 255, (2, 64, 128, 3)).astype("float32")
+        convert_tflite(model, tmp_path / "m.tflite", {"input_size": (64, 128), "output": "logits",
+                                                      "quantization": "int16x8", "representative_data": frames})
+        logits = isolated_runner(tmp_path / "m.tflite")(frames)
+        assert logits.shape == (2, 64, 128, 5) and np.isfinite(logits).all()
+
+    @only_tensorflow
     def test_max_pooled_maps_quantize_to_a_file_xnnpack_prepares(self, tmp_path):
         # the papers' ResNets max-pool with PyTorch's padding: padded with -inf, the pooled map's
         # int8 range was infinite and XNNPACK refused the next convolution

@@ -144,12 +144,15 @@ class RelationalSemanticsExtractor(keras.layers.Layer):
             cosine = ops.sum(query * key_window, axis=-1)  # (B, H, W, G)
             logit = cosine * scale + embedding[n]
             logits.append(ops.where(window[..., -1:] > 0, logit, outside))
-        attention = ops.cast(ops.softmax(ops.stack(logits, axis=3), axis=3), value.dtype)
+        # the softmax over the region on the last axis of a rank-4 tensor (B, H*W, G, k*k):
+        # TFLite's int16 SOFTMAX takes at most 4 dimensions, and no transpose is needed
+        logits = ops.reshape(ops.stack(logits, axis=-1), (batch, height * width, heads, -1))
+        attention = ops.cast(ops.softmax(logits, axis=-1), value.dtype)
         context = 0
         for n, window in enumerate(self._region(value, (height, width))):
             window = ops.reshape(window, (batch, height, width, heads, value_channels // heads))
-            # slice, then expand: TFLite's STRIDED_SLICE takes at most 5 dimensions
-            context = context + attention[:, :, :, n][..., None] * window
+            weight = ops.reshape(attention[..., n], (batch, height, width, heads, 1))
+            context = context + weight * window
         return ops.reshape(context, (batch, height, width, value_channels))
 
     def _region(self, x, size):
