@@ -2,7 +2,7 @@
 
 Usage: python tools/benchmark_quantization.py --backends tensorflow [--presets NAME,NAME]
        [--sizes HxW (default 512x1024)] [--repeats N] [--calibration N] [--keep-float N,OP+OP]
-       [--quantizations float32,float16,dynamic_range,int8,int16x8] [--train-steps N]
+       [--quantizations float32,float16,dynamic_range,int8,int16x8] [--train-steps N] [--qat-steps N]
 
 For each preset (default: the four families on their ResNets and on
 EfficientNet-Lite0) the model has seeded random weights whose batch-norm
@@ -10,7 +10,12 @@ statistics come from two synthetic street scenes (as in
 `benchmark_export.py`); with `--train-steps N` it is then trained for N
 Adam steps on augmented synthetic scenes at half the input size, so that
 its logits are as decisive as a trained network's (random weights leave
-near ties that even float16 flips). It is converted to TFLite as float32, float16,
+near ties that even float16 flips). With `--qat-steps N` it is then
+fine-tuned for N steps through the rounding of its int8 file
+(`keras_segup.quantization.QuantizationAwareModel`, Adam from 1e-4) and
+its kernels baked onto the int8 grid; agreement is then with the
+fine-tuned model (what `export_tflite` checks), and, in the JSON and the
+table, with the model before the fine-tuning. It is converted to TFLite as float32, float16,
 dynamic-range, full-integer int8, 16x8 and int8 with the `--keep-float`
 most lossy layers, or the named TFLite op types, kept in float (selective). int8 and 16x8 calibrate on
 `--calibration` frames: synthetic scenes of many seeds and, when
@@ -110,6 +115,22 @@ def trained(model, steps, size):
     return model
 
 
+def quantization_aware(model, steps, size):
+    """`model` after `steps` quantization-aware Adam steps (batch 2, cosine decay from 1e-4) on new
+    synthetic scenes at `size`, its kernels then baked onto the int8 grid."""
+    import keras
+
+    from keras_segup.data.synthetic import synthetic
+    from keras_segup.quantization import QuantizationAwareModel
+
+    qat = QuantizationAwareModel(model)
+    qat.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-4, steps)))
+    data = synthetic(2 * steps, size=size, training=True, batch_size=2, seed=1)
+    qat.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+    qat.bake()
+    return model
+
+
 def measure(args):
     """Converts each preset in each quantization; size, agreement with Keras, latency."""
     import tempfile
@@ -136,6 +157,10 @@ def measure(args):
         for name in args.presets or PRESETS:
             model = trained(calibrated(name), args.train_steps, (size[0] // 2, size[1] // 2))
             expected = np.concatenate([model.predict_on_batch(f[None]) for f in samples]).argmax(-1)
+            original = expected
+            if args.qat_steps:
+                model = quantization_aware(model, args.qat_steps, (size[0] // 2, size[1] // 2))
+                expected = np.concatenate([model.predict_on_batch(f[None]) for f in samples]).argmax(-1)
             for quantization, keep in variants:
                 kept = "+".join(keep) if isinstance(keep, tuple) else keep
                 label = (quantization or "float32") + (f" keep {kept} float" if keep else "")
@@ -156,6 +181,8 @@ def measure(args):
                         mb=path.stat().st_size / 2**20,
                         agreement=float((got == expected).mean()),
                         per_frame=[float(v) for v in (got == expected).mean(axis=(1, 2))],
+                        qat_steps=args.qat_steps,
+                        agreement_before_fine_tuning=float((got == original).mean()),
                         ms=time_call(lambda: run(x), args.repeats, warmup=1) * 1e3,
                     )
                     row["exported"] = row["agreement"] >= MIN_AGREEMENT[quantization]
@@ -177,8 +204,10 @@ def print_table(backend, rows, flops):
             print(f"{row['case']:<46} {row['quantization']:<22} failed: {row['error']}")
             continue
         verdict = "written" if row["exported"] else "refused"
+        fine_tuned = (f"  ({row['qat_steps']} quantization-aware steps; with the model before them "
+                      f"{100 * row['agreement_before_fine_tuning']:.2f}%)" if row.get("qat_steps") else "")
         print(f"{row['case']:<46} {row['quantization']:<22} {row['mb']:7.1f} "
-              f"{100 * row['agreement']:9.2f}% {row['ms']:8.1f}  {verdict}")
+              f"{100 * row['agreement']:9.2f}% {row['ms']:8.1f}  {verdict}{fine_tuned}")
 
 
 QUANTIZATION_NAMES = ("float32", "float16", "dynamic_range", "int8", "int16x8")
@@ -205,6 +234,10 @@ def add_arguments(parser):
     parser.add_argument("--train-steps", type=int, default=0,
                         help="Adam steps on synthetic scenes at half the input size before converting "
                         "(default 0: random weights)")
+    parser.add_argument("--qat-steps", type=int, default=0,
+                        help="quantization-aware fine-tuning steps after the training, the kernels then "
+                        "baked onto the int8 grid (default 0: none); agreement is with the fine-tuned "
+                        "model, and with the model before it in the JSON")
     parser.add_argument("--calibration", type=int, default=48, help="calibration frames (default 48)")
     parser.add_argument("--quantizations", type=quantizations_argument, default=QUANTIZATION_NAMES,
                         help=f"N,N of {','.join(QUANTIZATION_NAMES)} (default all)")

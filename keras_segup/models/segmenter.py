@@ -362,6 +362,14 @@ class Segmenter(HostOutputs, keras.Model):
                 default optimizer.
             **kwargs: other `keras.Model.compile` arguments.
         """
+        optimizer, loss, metrics = self.training_defaults(
+            optimizer, loss, metrics, learning_rate, total_steps, warmup_steps, weight_decay
+        )
+        self.segmentation_loss = loss
+        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+
+    def training_defaults(self, optimizer, loss, metrics, learning_rate, total_steps, warmup_steps, weight_decay):
+        """`(optimizer, loss, metrics)` with each `"auto"` replaced by `compile`'s default."""
         if optimizer == "auto":
             schedule = PolyDecay(learning_rate, total_steps, warmup_steps=warmup_steps)
             optimizer = keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=weight_decay)
@@ -373,8 +381,7 @@ class Segmenter(HostOutputs, keras.Model):
             loss = OHEMCrossEntropy(ignore_class=IGNORE_INDEX)
         if metrics == "auto":
             metrics = [MeanIoU(self.num_classes, ignore_class=IGNORE_INDEX)]
-        self.segmentation_loss = loss
-        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
+        return optimizer, loss, metrics
 
     def get_compile_config(self):
         """`compile`'s optimizer and metrics plus the segmentation loss, for `.keras` files."""

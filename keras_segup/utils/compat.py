@@ -47,6 +47,17 @@ def sublayers(model):
     return list(model._flatten_layers())
 
 
+def direct_sublayers(layer):
+    """The layers `layer` holds itself, not theirs (`keras.Layer._flatten_layers`)."""
+    return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def consumers(layer):
+    """The operations of functional models that take `layer`'s output (`Layer._outbound_nodes`);
+    empty for a layer called in a subclassed model's `call`."""
+    return [node.operation for node in layer._outbound_nodes]
+
+
 def require_tensorflow(feature):
     """Raises a clear `ImportError` naming `feature` when TensorFlow is not installed.
 
