@@ -12,8 +12,9 @@ Adam steps on augmented synthetic scenes at half the input size, so that
 its logits are as decisive as a trained network's (random weights leave
 near ties that even float16 flips). With `--qat-steps N` it is then
 fine-tuned for N steps through the rounding of its int8 file
-(`keras_segup.quantization.QuantizationAwareModel`, Adam from 1e-4) and
-its kernels baked onto the int8 grid; agreement is then with the
+(`keras_segup.quantization.QuantizationAwareModel`: ranges calibrated on the
+calibration frames, Adam from 1e-5, batch norms frozen, labels: its own
+classes before the fine-tuning) and its kernels baked onto the int8 grid; agreement is then with the
 fine-tuned model (what `export_tflite` checks), and, in the JSON and the
 table, with the model before the fine-tuning. It is converted to TFLite as float32, float16,
 dynamic-range, full-integer int8, 16x8 and int8 with the `--keep-float`
@@ -115,18 +116,26 @@ def trained(model, steps, size):
     return model
 
 
-def quantization_aware(model, steps, size):
-    """`model` after `steps` quantization-aware Adam steps (batch 2, cosine decay from 1e-4) on new
-    synthetic scenes at `size`, its kernels then baked onto the int8 grid."""
+def quantization_aware(model, steps, size, calibration):
+    """`model` after `steps` quantization-aware Adam steps (batch 2, cosine decay from 1e-5, batch
+    norms frozen) on new augmented synthetic scenes at `size`, labelled with the model's own classes
+    before the fine-tuning (so that it learns to keep them through the rounding), its ranges first
+    calibrated on `calibration` and its kernels baked onto the int8 grid at the end."""
     import keras
+    import numpy as np
 
     from keras_segup.data.synthetic import synthetic
     from keras_segup.quantization import QuantizationAwareModel
 
-    qat = QuantizationAwareModel(model)
-    qat.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-4, steps)))
-    data = synthetic(2 * steps, size=size, training=True, batch_size=2, seed=1)
-    qat.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+    images = np.concatenate([x for x, _ in synthetic(2 * steps, size=size, training=True, batch_size=2,
+                                                     seed=1).take(steps).as_numpy_iterator()])
+    classes = np.concatenate([model.predict_on_batch(images[i:i + 2]).argmax(-1)
+                              for i in range(0, len(images), 2)]).astype("int32")
+    qat = QuantizationAwareModel(model, sample_size=size)
+    qat.calibrate(np.stack([resized(frame, size) for frame in calibration]))
+    qat.compile(optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(1e-5, steps)),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    qat.fit(images, classes, batch_size=2, epochs=1, verbose=0)
     qat.bake()
     return model
 
@@ -159,7 +168,7 @@ def measure(args):
             expected = np.concatenate([model.predict_on_batch(f[None]) for f in samples]).argmax(-1)
             original = expected
             if args.qat_steps:
-                model = quantization_aware(model, args.qat_steps, (size[0] // 2, size[1] // 2))
+                model = quantization_aware(model, args.qat_steps, (size[0] // 2, size[1] // 2), calibration)
                 expected = np.concatenate([model.predict_on_batch(f[None]) for f in samples]).argmax(-1)
             for quantization, keep in variants:
                 kept = "+".join(keep) if isinstance(keep, tuple) else keep

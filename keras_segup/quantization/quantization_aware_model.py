@@ -83,6 +83,11 @@ class QuantizationAwareModel(keras.Model):
         sample_size: `(height, width)` of the zeros the layers are first
             called on, to find their outputs (default: the segmenter's
             `image_size`, else 128x128).
+        freeze_batch_norm: batch norms normalise with their moving statistics
+            in training too, and keep them (as TFLite folds them into the
+            convolutions); their scales and offsets still train. The
+            statistics of small fine-tuning batches otherwise move the
+            network's classes.
         **kwargs: base model arguments (`name`, ...).
 
     Example:
@@ -96,12 +101,13 @@ class QuantizationAwareModel(keras.Model):
     ```
     """
 
-    def __init__(self, segmenter, momentum=0.99, sample_size=None, **kwargs):
+    def __init__(self, segmenter, momentum=0.99, sample_size=None, freeze_batch_norm=True, **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"`momentum` must be in [0, 1); got {momentum!r}.")
         self.segmenter = segmenter
         self.momentum = momentum
+        self.freeze_batch_norm = freeze_batch_norm
         self.sample_size = tuple(sample_size or getattr(segmenter, "image_size", None) or (128, 128))
         self._units = quantization_units(segmenter)
         self._slots = {}  # (unit id, call index) -> [range index of each float output, or None]
@@ -165,6 +171,8 @@ class QuantizationAwareModel(keras.Model):
 
     def _rounded_call(self, unit, call, mode, discover):
         def rounded(*args, **kwargs):
+            if self.freeze_batch_norm and isinstance(unit, (keras.layers.BatchNormalization, ConvBNAct)):
+                kwargs["training"] = False
             if mode in ("discover", "calibrate"):
                 outputs = call(*args, **kwargs)
             else:
@@ -282,6 +290,7 @@ class QuantizationAwareModel(keras.Model):
             "segmenter": keras.saving.serialize_keras_object(self.segmenter),
             "momentum": self.momentum,
             "sample_size": self.sample_size,
+            "freeze_batch_norm": self.freeze_batch_norm,
         }
 
     @classmethod

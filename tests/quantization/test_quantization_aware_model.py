@@ -84,7 +84,7 @@ class TestQuantizationAwareModel(TestCase):
         keras.utils.set_random_seed(0)
         model = self.small_segmenter("fanet")
         model(np.zeros((1, 64, 64, 3), "float32"))
-        qat = QuantizationAwareModel(model, sample_size=(64, 64))
+        qat = QuantizationAwareModel(model, sample_size=(64, 64), freeze_batch_norm=False)
         assert qat.trainable_variables and len(qat.trainable_variables) == len(model.trainable_variables)
         kernels = {v.path: self.to_numpy(v) for v in model.trainable_variables if v.name == "kernel"}
         means = {v.path: self.to_numpy(v) for v in model.non_trainable_variables if v.name == "moving_mean"}
@@ -98,6 +98,19 @@ class TestQuantizationAwareModel(TestCase):
         ranges = np.stack([self.to_numpy(r) for r in qat.ranges])
         assert np.all(ranges[:, 0] <= ranges[:, 1]) and len(ranges) > 40  # every range was set
 
+    def test_batch_norms_keep_their_statistics_by_default(self):
+        keras.utils.set_random_seed(0)
+        model = conv_bn_relu_conv()
+        norm = model.get_layer("norm")
+        norm.moving_mean.assign(np.full(4, 0.3, "float32"))
+        qat = QuantizationAwareModel(model, sample_size=(16, 16))
+        qat.compile(optimizer=keras.optimizers.Adam(1e-2), loss=keras.losses.SparseCategoricalCrossentropy(True),
+                    metrics=[])
+        qat.fit(frames(), labels(), batch_size=2, epochs=1, verbose=0)
+        np.testing.assert_array_equal(self.to_numpy(norm.moving_mean), np.full(4, 0.3, "float32"))
+        assert not np.array_equal(self.to_numpy(norm.gamma), np.ones(4))  # its scale trains
+
+    @pytest.mark.one_backend("torch")  # the per-backend parts are tested above
     def test_keras_file_round_trip(self, tmp_path):
         keras.utils.set_random_seed(0)
         model = self.small_segmenter("gai")
@@ -133,6 +146,10 @@ class TestQuantizationAwareModel(TestCase):
     def test_momentum_out_of_range_is_refused(self, momentum):
         with pytest.raises(ValueError, match="momentum"):
             QuantizationAwareModel(conv_bn_relu_conv(), momentum=momentum)
+
+    def test_defaults_of_compile_are_a_segmenters(self):
+        with pytest.raises(ValueError, match="pass `optimizer`, `loss` and `metrics` for the Functional model"):
+            QuantizationAwareModel(conv_bn_relu_conv(), sample_size=(16, 16)).compile(optimizer="adam")
 
     @pytest.mark.skipif(BACKEND != "tensorflow", reason="the TFLite converter runs in process on TensorFlow")
     def test_int8_file_holds_the_baked_kernels(self, tmp_path):
