@@ -29,6 +29,8 @@ model = TestCase.small_segmenter("fanet")
 classes = model.segment(np.zeros((1, 64, 96, 3), "float32"))
 assert classes.shape == (1, 64, 96)
 Segmenter.from_preset("gai_cityscapes", load_weights=False)
+from keras_segup.quantization import QuantizationAwareModel
+QuantizationAwareModel(model, sample_size=(64, 96)).calibrate(np.zeros((1, 64, 96, 3), "float32"))
 assert sys.modules["tensorflow"] is None
 try:
     import keras_segup.data

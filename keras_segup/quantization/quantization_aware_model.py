@@ -65,10 +65,13 @@ class QuantizationAwareModel(keras.Model):
     - every convolution and dense kernel is rounded to TFLite's weight grid
       (symmetric int8 per output channel; a batch norm folded into the
       convolution scales each channel, which keeps it on the grid);
-    - every layer's float output is rounded to TFLite's activation grid
-      (asymmetric int8 per tensor) over its calibrated range: the moving
-      average (`momentum`) of the batches' minimum and maximum, kept in this
-      model's non-trainable variables and updated in training only. Outputs
+    - every layer's float output (and that of each `keras.ops` call of a
+      functional model) is rounded to TFLite's activation grid (asymmetric
+      int8 per tensor) over its range: set by `calibrate` (the minimum and
+      maximum over representative frames, as TFLite's calibration), then the
+      moving average (`momentum`) of the training batches' minimum and
+      maximum (their first batch's where `calibrate` was not called), kept in
+      this model's non-trainable variables and updated in training only. Outputs
       TFLite fuses away are left alone: those of convolutions, dense layers
       and batch norms read only by a batch norm or a ReLU. `ConvBNAct` is
       one unit, as in the file.
@@ -94,6 +97,7 @@ class QuantizationAwareModel(keras.Model):
     ```python
     model = keras_segup.models.GAISegmenter.from_preset("gai_efficientnet_lite0_cityscapes")
     qat = QuantizationAwareModel(model)
+    qat.calibrate(frames)  # start from the ranges of post-training int8
     qat.compile(learning_rate=1e-4)
     qat.fit(train_data, epochs=1, steps_per_epoch=1000)
     qat.bake()
