@@ -10,13 +10,7 @@ statistics come from two synthetic street scenes (as in
 `benchmark_export.py`); with `--train-steps N` it is then trained for N
 Adam steps on augmented synthetic scenes at half the input size, so that
 its logits are as decisive as a trained network's (random weights leave
-near ties that even float16 flips). With `--qat-steps N` it is then
-fine-tuned for N steps through the rounding of its int8 file
-(`keras_segup.quantization.QuantizationAwareModel`: ranges calibrated on the
-calibration frames, Adam from 1e-5, batch norms frozen, labels: its own
-classes before the fine-tuning) and its kernels baked onto the int8 grid; agreement is then with the
-fine-tuned model (what `export_tflite` checks), and, in the JSON and the
-table, with the model before the fine-tuning. It is converted to TFLite as float32, float16,
+near ties that even float16 flips). It is converted to TFLite as float32, float16,
 dynamic-range, full-integer int8, 16x8 and int8 with the `--keep-float`
 most lossy layers, or the named TFLite op types, kept in float (selective). int8 and 16x8 calibrate on
 `--calibration` frames: synthetic scenes of many seeds and, when
@@ -28,6 +22,15 @@ input size; "export" says whether `export_tflite` would write the file
 (its bound: float16 99.9%, the others 97%). Latency: the TFLite
 interpreter with as many threads as cores, median of `--repeats` after
 one warm-up, on a synthetic scene.
+
+With `--qat-steps N` the model is then fine-tuned for N steps through the
+rounding of its int8 file (`keras_segup.quantization.QuantizationAwareModel`:
+ranges calibrated on the calibration frames, Adam from 1e-5 with cosine
+decay, batch norms frozen, on new synthetic scenes labelled with the model's
+own classes before the fine-tuning), its kernels baked onto the int8 grid,
+and converted again: those rows' agreement is with the fine-tuned model
+(what `export_tflite` checks) and, in the JSON and the table, with the model
+before the fine-tuning.
 """
 
 import os
@@ -140,19 +143,63 @@ def quantization_aware(model, steps, size, calibration):
     return model
 
 
-def measure(args):
-    """Converts each preset in each quantization; size, agreement with Keras, latency."""
+def converted(model, name, size, variants, calibration, samples, x, repeats, qat_steps, expected, original=None):
+    """A row per variant: `model` converted, its file's agreement with `expected` (the Keras
+    model's classes on `samples`; and with `original`, the classes before a fine-tuning), size and
+    latency on `x`."""
     import tempfile
 
-    import keras
     import numpy as np
 
-    from keras_segup.data.synthetic import scene
     from keras_segup.export import ExportError
     from keras_segup.export.common import MIN_AGREEMENT
     from keras_segup.export.tflite import convert_tflite
     from keras_segup.export.tflite import isolated_runner
     from keras_segup.export.tflite import tflite_runner
+
+    rows = []
+    for quantization, keep in variants:
+        kept = "+".join(keep) if isinstance(keep, tuple) else keep
+        label = (quantization or "float32") + (f" keep {kept} float" if keep else "")
+        row = {"case": f"{name} @ {size[0]}x{size[1]}", "quantization": label, "qat_steps": qat_steps}
+        options = {"input_size": size, "output": "logits", "quantization": quantization,
+                   "keep_float": keep, "representative_data": calibration}
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.tflite"
+            try:
+                convert_tflite(model, path, options)
+                # in a child process (a quantized file can crash the runtime), one thread
+                got = isolated_runner(path)(samples).argmax(-1)
+                run = tflite_runner(path, num_threads=os.cpu_count())
+            except ExportError as error:  # not convertible, or the interpreter refuses it
+                rows.append({**row, "error": str(error)[:300]})
+                continue
+            row.update(
+                mb=path.stat().st_size / 2**20,
+                agreement=float((got == expected).mean()),
+                per_frame=[float(v) for v in (got == expected).mean(axis=(1, 2))],
+                ms=time_call(lambda: run(x), repeats, warmup=1) * 1e3,
+            )
+            if original is not None:
+                row["agreement_before_fine_tuning"] = float((got == original).mean())
+            row["exported"] = row["agreement"] >= MIN_AGREEMENT[quantization]
+            rows.append(row)
+        print(f"{row['case']} {label}: {row.get('agreement', row.get('error'))}", file=sys.stderr)
+    return rows
+
+
+def classes(model, frames):
+    import numpy as np
+
+    return np.concatenate([model.predict_on_batch(frame[None]) for frame in frames]).argmax(-1)
+
+
+def measure(args):
+    """Converts each preset in each quantization (and again after the quantization-aware
+    fine-tuning); size, agreement with Keras, latency."""
+    import keras
+
+    from keras_segup.data.synthetic import scene
 
     if keras.backend.backend() != "tensorflow":
         return []
@@ -163,40 +210,15 @@ def measure(args):
         x = scene(size, seed=0)[0][None].astype("float32")
         variants = [(None if name == "float32" else name, 0) for name in args.quantizations]
         variants += [("int8", keep) for keep in args.keep_float]
+        half = (size[0] // 2, size[1] // 2)
         for name in args.presets or PRESETS:
-            model = trained(calibrated(name), args.train_steps, (size[0] // 2, size[1] // 2))
-            expected = np.concatenate([model.predict_on_batch(f[None]) for f in samples]).argmax(-1)
-            original = expected
+            model = trained(calibrated(name), args.train_steps, half)
+            original = classes(model, samples)
+            rows += converted(model, name, size, variants, calibration, samples, x, args.repeats, 0, original)
             if args.qat_steps:
-                model = quantization_aware(model, args.qat_steps, (size[0] // 2, size[1] // 2), calibration)
-                expected = np.concatenate([model.predict_on_batch(f[None]) for f in samples]).argmax(-1)
-            for quantization, keep in variants:
-                kept = "+".join(keep) if isinstance(keep, tuple) else keep
-                label = (quantization or "float32") + (f" keep {kept} float" if keep else "")
-                row = {"case": f"{name} @ {size[0]}x{size[1]}", "quantization": label}
-                options = {"input_size": size, "output": "logits", "quantization": quantization,
-                           "keep_float": keep, "representative_data": calibration}
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / "model.tflite"
-                    try:
-                        convert_tflite(model, path, options)
-                        # in a child process (a quantized file can crash the runtime), one thread
-                        got = isolated_runner(path)(samples).argmax(-1)
-                        run = tflite_runner(path, num_threads=os.cpu_count())
-                    except ExportError as error:  # not convertible, or the interpreter refuses it
-                        rows.append({**row, "error": str(error)[:300]})
-                        continue
-                    row.update(
-                        mb=path.stat().st_size / 2**20,
-                        agreement=float((got == expected).mean()),
-                        per_frame=[float(v) for v in (got == expected).mean(axis=(1, 2))],
-                        qat_steps=args.qat_steps,
-                        agreement_before_fine_tuning=float((got == original).mean()),
-                        ms=time_call(lambda: run(x), args.repeats, warmup=1) * 1e3,
-                    )
-                    row["exported"] = row["agreement"] >= MIN_AGREEMENT[quantization]
-                    rows.append(row)
-                print(f"{row['case']} {label}: {row.get('agreement', row.get('error'))}", file=sys.stderr)
+                model = quantization_aware(model, args.qat_steps, half, calibration)
+                rows += converted(model, name, size, variants, calibration, samples, x, args.repeats,
+                                  args.qat_steps, classes(model, samples), original)
             keras.backend.clear_session()
     return rows
 
