@@ -369,7 +369,15 @@ class Segmenter(HostOutputs, keras.Model):
         super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
     def training_defaults(self, optimizer, loss, metrics, learning_rate, total_steps, warmup_steps, weight_decay):
-        """`(optimizer, loss, metrics)` with each `"auto"` replaced by `compile`'s default."""
+        """`compile`'s defaults, for a model that trains this segmenter (quantization-aware fine-tuning).
+
+        Args:
+            optimizer, loss, metrics, learning_rate, total_steps, warmup_steps, weight_decay:
+                as `compile`.
+
+        Returns:
+            `(optimizer, loss, metrics)`, each `"auto"` replaced by `compile`'s default.
+        """
         if optimizer == "auto":
             schedule = PolyDecay(learning_rate, total_steps, warmup_steps=warmup_steps)
             optimizer = keras.optimizers.SGD(schedule, momentum=0.9, weight_decay=weight_decay)
