@@ -281,8 +281,9 @@ class Segmenter(HostOutputs, keras.Model):
 
     def normalize(self, images):
         images = ops.cast(images, self.compute_dtype)
-        mean = ops.cast(np.array(self.mean, "float32"), self.compute_dtype)
-        std = ops.cast(np.array(self.std, "float32"), self.compute_dtype)
+        # from the lists, not numpy arrays: torch.compile breaks its graph on numpy constants
+        mean = ops.convert_to_tensor(self.mean, self.compute_dtype)
+        std = ops.convert_to_tensor(self.std, self.compute_dtype)
         return (images - mean) / std
 
     def decode(self, features, size, training):

@@ -140,3 +140,13 @@ class TestSegmenters(TestCase):
             graph = tf.function(lambda x: model(x), input_signature=[tf.TensorSpec((None, None, None, 3))])
             x = images(batch=1, size=(45, 77))
             np.testing.assert_allclose(graph(x).numpy(), self.to_numpy(model(x)), atol=1e-4)
+
+    @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile is torch's")
+    def test_normalization_compiles_without_a_graph_break(self):
+        import torch
+        import torch._dynamo
+
+        model = self.small_segmenter("fanet")
+        torch._dynamo.reset()
+        explained = torch._dynamo.explain(model.normalize)(torch.zeros((1, 8, 8, 3)))
+        assert explained.graph_break_count == 0, explained.break_reasons
