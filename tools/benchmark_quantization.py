@@ -189,6 +189,7 @@ def converted(model, name, size, variants, calibration, samples, x, repeats, qat
 
 
 def classes(model, frames):
+    """`model`'s class map of each frame, one frame per call."""
     import numpy as np
 
     return np.concatenate([model.predict_on_batch(frame[None]) for frame in frames]).argmax(-1)
