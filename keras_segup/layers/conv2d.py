@@ -86,9 +86,13 @@ class Conv2D(keras.layers.Conv2D):
         self._batch_norm = weakref.ref(batch_norm)
         batch_norm._folded_by = weakref.ref(self)
 
+    def folded_batch_norm(self):
+        """The batch norm given to `fold` (while it exists), or None."""
+        return self._batch_norm() if self._batch_norm is not None else None
+
     def folds_batch_norm(self, training=None):
         """Whether a call with this `training` applies the folded batch norm's statistics."""
-        norm = self._batch_norm() if self._batch_norm is not None else None
+        norm = self.folded_batch_norm()
         if norm is None or self._symmetric_padding() is None or self.compute_dtype != "float32":
             return False
         return norm.runs_as_affine(training)

@@ -1,4 +1,5 @@
 import contextlib
+import itertools
 
 import keras
 import numpy as np
@@ -13,7 +14,7 @@ from keras_segup.utils.compat import consumers
 from keras_segup.utils.compat import direct_sublayers
 
 KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel")
-# layers whose output TFLite folds or fuses into the next op when that op is one of FUSED_INTO
+# layers whose output TFLite folds or fuses into the op that reads it, where `_fused_into` says it does
 FUSING = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense, keras.layers.BatchNormalization)
 
 
@@ -129,9 +130,9 @@ class QuantizationAwareModel(keras.Model):
         images = np.zeros((2, *self.sample_size, 3), "float32")
         if not self.segmenter.built:
             self.segmenter(images)
-        count = iter(range(10**9))
+        count = itertools.count()
         for training in (True, False):
-            with keras.StatelessScope(), self._rounding("discover", discover=lambda: next(count)):
+            with keras.StatelessScope(), self._rounding("discover", discover=count.__next__):
                 self.segmenter(images, training=training)
 
     def call(self, images, training=None):
@@ -175,7 +176,7 @@ class QuantizationAwareModel(keras.Model):
 
     def _rounded_call(self, unit, call, mode, discover):
         def rounded(*args, **kwargs):
-            if self.freeze_batch_norm and isinstance(unit, (keras.layers.BatchNormalization, ConvBNAct)):
+            if self.freeze_batch_norm and _normalizes(unit):
                 kwargs["training"] = False
             if mode in ("discover", "calibrate"):
                 outputs = call(*args, **kwargs)
@@ -210,8 +211,8 @@ class QuantizationAwareModel(keras.Model):
         if not kernels:
             return call(*args, **kwargs)
         variables = list(unit.variables)
-        if isinstance(unit, Conv2D) and unit._batch_norm is not None and unit._batch_norm() is not None:
-            variables += unit._batch_norm().variables  # read when the batch norm is folded in
+        if isinstance(unit, Conv2D) and unit.folded_batch_norm() is not None:
+            variables += unit.folded_batch_norm().variables  # read when the batch norm is folded in
         rounded = {id(v): fake_quantize_weights(v.value, axes) for v, axes in kernels}
         mapping = [(v, rounded.get(id(v), v.value)) for v in variables]
         with keras.StatelessScope(state_mapping=mapping) as scope:
@@ -302,6 +303,14 @@ class QuantizationAwareModel(keras.Model):
         config = dict(config)
         config["segmenter"] = keras.saving.deserialize_keras_object(config["segmenter"])
         return cls(**config)
+
+
+def _normalizes(unit):
+    """Whether `unit` applies a batch norm: one, `ConvBNAct`, or a `Conv2D` that folds one in (at
+    inference; the batch norm then passes its input through, so both must be called alike)."""
+    if isinstance(unit, Conv2D):
+        return unit.folded_batch_norm() is not None
+    return isinstance(unit, (keras.layers.BatchNormalization, ConvBNAct))
 
 
 def _is_float(x):

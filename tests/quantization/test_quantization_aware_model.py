@@ -110,6 +110,26 @@ class TestQuantizationAwareModel(TestCase):
         np.testing.assert_array_equal(self.to_numpy(norm.moving_mean), np.full(4, 0.3, "float32"))
         assert not np.array_equal(self.to_numpy(norm.gamma), np.ones(4))  # its scale trains
 
+    def test_frozen_batch_norm_folded_into_its_convolution_still_normalizes(self):
+        from keras_segup.layers import BatchNormalization
+        from keras_segup.layers import Conv2D
+
+        def model(fold):
+            keras.utils.set_random_seed(0)
+            inputs = keras.Input((None, None, 3))
+            conv, norm = Conv2D(4, 3, padding="same", use_bias=False), BatchNormalization()
+            outputs = keras.layers.Conv2D(3, 1)(keras.layers.ReLU()(norm(conv(inputs / 255.0))))
+            norm.moving_mean.assign(np.full(4, 0.2, "float32"))
+            norm.moving_variance.assign(np.full(4, 0.01, "float32"))
+            if fold:
+                conv.fold(norm)  # as the papers' ResNets do
+            return QuantizationAwareModel(keras.Model(inputs, outputs), sample_size=(16, 16))
+
+        x = frames(2)
+        plain, folded = model(False), model(True)
+        np.testing.assert_allclose(self.to_numpy(folded(x, training=True)), self.to_numpy(plain(x, training=True)),
+                                   atol=1e-4)
+
     @pytest.mark.one_backend("torch")  # the per-backend parts are tested above
     def test_keras_file_round_trip(self, tmp_path):
         keras.utils.set_random_seed(0)
