@@ -38,9 +38,15 @@ def portable():
         _portable_depth -= 1
 
 
+_imported = {}  # backend name -> its module, imported once: torch.compile breaks its graph on an import
+
+
 def backend_module():
     """The module of the active backend (`jax_ops`, `torch_ops`, `tensorflow_ops`)."""
-    return importlib.import_module(_BACKEND_MODULES[keras.backend.backend()])
+    name = keras.backend.backend()
+    if name not in _imported:
+        _imported[name] = importlib.import_module(_BACKEND_MODULES[name])
+    return _imported[name]
 
 
 def backend_ops():

@@ -30,8 +30,9 @@ def _reusable(tensors):
 
 
 def _cached(cache, key, others, compute, constants=()):
-    """`compute()`, or its result from the last call with these inputs (and constants) unchanged."""
-    if not _reusable([key, *others]):
+    """`compute()`, or its result from the last call with these inputs (and constants) unchanged
+    (in eager mode: torch.compile derives the tensors in its graph)."""
+    if torch.compiler.is_compiling() or not _reusable([key, *others]):
         return compute()
     versions = (*(None if t is None else t._version for t in (key, *others)), *constants)
     entry = cache.get(key)

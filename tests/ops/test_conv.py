@@ -154,6 +154,19 @@ class TestConv2D(TestCase):
         recorded = block.folded_weights()
         assert recorded[0].requires_grad and recorded[0] is not block.folded_weights()[0]
 
+    @pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile is torch's")
+    def test_compiles_without_a_graph_break(self):
+        # the backend module was imported in each call, and the eager cache of torch-layout
+        # kernels asked `is_inference()`: both broke torch.compile's graph
+        import torch._dynamo
+
+        x, kernel = torch.zeros((1, 8, 8, 4)), torch.zeros((3, 3, 4, 6))
+        with torch.no_grad():
+            segup_ops.conv2d(x, kernel, padding=1)
+            torch._dynamo.reset()
+            explained = torch._dynamo.explain(lambda t: segup_ops.conv2d(t, kernel, padding=1, activation="relu"))(x)
+        assert explained.graph_break_count == 0, explained.break_reasons
+
 
 class TestConv2DLayer(TestCase):
     @pytest.mark.parametrize(
